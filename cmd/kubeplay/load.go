@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/inventory"
+	"github.com/kubeplay/kubeplay/modules"
+	"github.com/kubeplay/kubeplay/playbook"
+	"github.com/kubeplay/kubeplay/playbooks"
+)
+
+// loadPlaybook loads a playbook file, or a bundled playbook by name.
+func loadPlaybook(ref string) (*playbook.Playbook, error) {
+	reg := modules.Builtin()
+	if _, err := os.Stat(ref); err == nil {
+		return playbook.LoadFile(ref, reg)
+	}
+	if strings.ContainsAny(ref, "/.") {
+		return nil, fmt.Errorf("%w: playbook %s: no such file", failure.ErrValidation, ref)
+	}
+	src, err := playbooks.Source(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", failure.ErrValidation, err)
+	}
+	return playbook.Load("bundled:"+ref+".yaml", src, reg)
+}
+
+// loadInventory loads -i; without one, only the implicit localhost exists.
+func loadInventory(path string) (*inventory.Inventory, error) {
+	if path == "" {
+		return inventory.New(), nil
+	}
+	inv, err := inventory.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", failure.ErrValidation, err)
+	}
+	return inv, nil
+}
+
+// parseExtra parses -e values: key=value pairs or @file.yaml.
+func parseExtra(items []string) (map[string]any, error) {
+	out := map[string]any{}
+	for _, it := range items {
+		if strings.HasPrefix(it, "@") {
+			data, err := os.ReadFile(it[1:])
+			if err != nil {
+				return nil, fmt.Errorf("%w: -e %s: %w", failure.ErrValidation, it, err)
+			}
+			m := map[string]any{}
+			if err := yaml.Unmarshal(data, &m); err != nil {
+				return nil, fmt.Errorf("%w: -e %s: %w", failure.ErrValidation, it, err)
+			}
+			for k, v := range m {
+				out[k] = normalize(v)
+			}
+			continue
+		}
+		k, v, ok := strings.Cut(it, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%w: -e %q: want key=value or @file.yaml", failure.ErrValidation, it)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// normalize converts YAML-decoded values to the forms params accept.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case uint64:
+		return int64(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalize(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalize(e)
+		}
+	}
+	return v
+}
+
+// splitExtra separates playbook params from extra vars.
+func splitExtra(pb *playbook.Playbook, extra map[string]any) (params, vars map[string]any) {
+	params, vars = map[string]any{}, map[string]any{}
+	declared := map[string]bool{}
+	for _, p := range pb.Params {
+		declared[p.Name] = true
+	}
+	for k, v := range extra {
+		if declared[k] {
+			params[k] = v
+		} else {
+			vars[k] = v
+		}
+	}
+	return params, vars
+}

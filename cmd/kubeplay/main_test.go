@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kubeplay/kubeplay/events"
+	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/playbooks"
+)
+
+func run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err != nil {
+		out.WriteString(err.Error())
+	}
+	return out.String(), failure.ExitCode(err)
+}
+
+func TestBundledPlaybooksValidate(t *testing.T) {
+	names := playbooks.Names()
+	if len(names) == 0 {
+		t.Fatal("no bundled playbooks")
+	}
+	for _, n := range names {
+		if out, code := run(t, "validate", n); code != 0 {
+			t.Errorf("%s: %s", n, out)
+		}
+		if playbooks.Doc(n) == "" {
+			t.Errorf("%s has no .md", n)
+		}
+	}
+	out, _ := run(t, "playbooks")
+	for _, n := range names {
+		if !strings.Contains(out, n) {
+			t.Errorf("playbooks does not list %s", n)
+		}
+	}
+}
+
+func TestRunExitCodesAndJournal(t *testing.T) {
+	state := t.TempDir()
+	out, code := run(t, "run", "version-skew", "-e", "current=1.36.3", "-e", "target=1.37.2", "--state-dir", state)
+	if code != 0 || !strings.Contains(out, "PLAY RECAP") {
+		t.Fatalf("code %d: %s", code, out)
+	}
+	_, code = run(t, "run", "version-skew", "-e", "current=1.36.3", "-e", "target=1.39.0", "--state-dir", state)
+	if code != failure.ExitHostFailed {
+		t.Fatalf("skipping minors must fail with %d, got %d", failure.ExitHostFailed, code)
+	}
+	_, code = run(t, "run", "version-skew", "-e", "current=1.36.3", "--state-dir", state)
+	if code != failure.ExitValidation {
+		t.Fatalf("missing param must be a validation error, got %d", code)
+	}
+	_, code = run(t, "run", "no-such-playbook", "--state-dir", state)
+	if code != failure.ExitValidation {
+		t.Fatalf("unknown playbook: %d", code)
+	}
+
+	runs, _ := filepath.Glob(filepath.Join(state, "runs", "*", "events.jsonl"))
+	if len(runs) != 2 {
+		t.Fatalf("want 2 run journals (validation failures start no run), got %d", len(runs))
+	}
+	data, err := os.ReadFile(runs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var first, last events.Event
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal([]byte(lines[len(lines)-1]), &last)
+	if first.Type != events.RunStart || last.Type != events.RunEnd || first.Schema != events.Schema {
+		t.Fatalf("journal framing: %+v ... %+v", first, last)
+	}
+}
+
+func TestJSONOutput(t *testing.T) {
+	out, code := run(t, "run", "version-skew", "-e", "current=1.36.3", "-e", "target=1.37.2",
+		"--state-dir", t.TempDir(), "--output", "json")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e events.Event
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		if e.Type == events.HostEnd {
+			n++
+		}
+	}
+	if n != 4 {
+		t.Fatalf("want 4 host results, got %d", n)
+	}
+}
+
+func TestPlanAndInventory(t *testing.T) {
+	inv := filepath.Join("..", "..", "inventory", "testdata", "kubespray.ini")
+	out, code := run(t, "inventory", "-i", inv, "-l", "kube_control_plane[1:]")
+	if code != 0 || !strings.Contains(out, "node2: {address: 10.0.0.12, port: 2222, user: ops") || strings.Contains(out, "node1: {") {
+		t.Fatalf("%d %s", code, out)
+	}
+	out, code = run(t, "plan", "version-skew", "-e", "current=1.36.3", "-e", "target=1.37.2")
+	if code != 0 || !strings.Contains(out, "BATCH 1: localhost") || !strings.Contains(out, "param target = 1.37.2") {
+		t.Fatalf("%d %s", code, out)
+	}
+}

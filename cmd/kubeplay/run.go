@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
+
+	"github.com/kubeplay/kubeplay/events"
+	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/output"
+	"github.com/kubeplay/kubeplay/runner"
+	"github.com/kubeplay/kubeplay/secret"
+	"github.com/kubeplay/kubeplay/transport/local"
+)
+
+type runFlags struct {
+	inventory   string
+	limit       string
+	extra       []string
+	check       bool
+	diff        bool
+	forks       int
+	tags        []string
+	skipTags    []string
+	startAt     string
+	verbose     bool
+	output      string
+	yes         bool
+	stateDir    string
+	rollbackTTL time.Duration
+}
+
+func newRunCmd() *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run PLAYBOOK|BUNDLED_NAME",
+		Short: "Run a playbook",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPlaybook(cmd.Context(), f, args[0], cmd.OutOrStdout())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (kubeplay YAML, Ansible INI or YAML)")
+	fl.StringVarP(&f.limit, "limit", "l", "", "further limit hosts with a pattern")
+	fl.StringArrayVarP(&f.extra, "extra", "e", nil, "param or extra var: key=value or @file.yaml (repeatable)")
+	fl.BoolVar(&f.check, "check", false, "check mode: predict changes, change nothing")
+	fl.BoolVar(&f.diff, "diff", false, "show file and object diffs")
+	fl.IntVar(&f.forks, "forks", 5, "hosts worked on at once within a step")
+	fl.StringSliceVar(&f.tags, "tags", nil, "only run steps with these tags")
+	fl.StringSliceVar(&f.skipTags, "skip-tags", nil, "skip steps with these tags")
+	fl.StringVar(&f.startAt, "start-at-step", "", "skip steps before the first step with this name")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print every step's message")
+	fl.StringVar(&f.output, "output", "text", "output format: text or json")
+	fl.BoolVar(&f.yes, "yes", false, "never prompt (pause steps use their declared default, or fail)")
+	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "where run directories (events, logs) are kept")
+	fl.DurationVar(&f.rollbackTTL, "rollback-timeout", 10*time.Minute, "bound on each host's rollback after a failure or interrupt")
+	return cmd
+}
+
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "kubeplay")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".kubeplay"
+	}
+	return filepath.Join(home, ".local", "state", "kubeplay")
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer) error {
+	if f.output != "text" && f.output != "json" {
+		return fmt.Errorf("--output must be text or json")
+	}
+	pb, err := loadPlaybook(ref)
+	if err != nil {
+		return err
+	}
+	inv, err := loadInventory(f.inventory)
+	if err != nil {
+		return err
+	}
+	extra, err := parseExtra(f.extra)
+	if err != nil {
+		return err
+	}
+	params, vars := splitExtra(pb, extra)
+	// refuse bad params before a run (and its directory) exists
+	if _, err := pb.ResolveParams(params); err != nil {
+		return fmt.Errorf("%w: %w", failure.ErrValidation, err)
+	}
+
+	runID := newRunID()
+	runDir := filepath.Join(f.stateDir, "runs", runID)
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return fmt.Errorf("create run directory: %w", err)
+	}
+	redactor := secret.NewRedactor()
+	logFile, err := os.OpenFile(filepath.Join(runDir, "log.json"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	defer logFile.Close()
+	log := newLogger(logFile, redactor).With(zap.String("run", runID))
+	defer func() { _ = log.Sync() }()
+	evFile, err := os.OpenFile(filepath.Join(runDir, "events.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open events: %w", err)
+	}
+	defer evFile.Close()
+
+	tty := term.IsTerminal(int(os.Stdout.Fd()))
+	var view events.Sink = output.NewText(stdout, tty, f.verbose)
+	if f.output == "json" {
+		view = output.NewJSON(stdout)
+	}
+	sink := events.Multi{view, output.NewJSON(evFile), logSink{log}}
+
+	start := time.Now()
+	recap, runErr := runner.Run(ctx, pb, inv, runner.Options{
+		RunID: runID, Forks: f.forks, Check: f.check, Diff: f.diff, Limit: f.limit,
+		Tags: f.tags, SkipTags: f.skipTags, StartAtStep: f.startAt,
+		Params: params, ExtraVars: vars, Sink: sink, Log: log,
+		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor,
+	})
+	if recap != nil && f.output == "text" {
+		var rows []output.RecapRow
+		for _, h := range recap.Hosts() {
+			rows = append(rows, output.RecapRow(h))
+		}
+		output.WriteRecap(stdout, rows, time.Since(start))
+		fmt.Fprintf(stdout, "run %s: events and log in %s\n", runID, runDir)
+	}
+	return runErr
+}
+
+// logSink writes every event to the zap log with play/step/host fields.
+type logSink struct{ log *zap.Logger }
+
+func (l logSink) Emit(e events.Event) {
+	fields := []zap.Field{zap.String("type", string(e.Type)), zap.Int64("seq", e.Seq)}
+	add := func(k, v string) {
+		if v != "" {
+			fields = append(fields, zap.String(k, v))
+		}
+	}
+	add("play", e.Play)
+	add("step", e.Step)
+	add("host", e.Host)
+	add("module", e.Module)
+	add("outcome", string(e.Outcome))
+	add("msg", e.Msg)
+	add("error", e.Error)
+	if e.Attempt > 0 {
+		fields = append(fields, zap.Int("attempt", e.Attempt))
+	}
+	if e.Duration > 0 {
+		fields = append(fields, zap.Duration("duration", e.Duration))
+	}
+	l.log.Info("event", fields...)
+}
+
+// newLogger builds the per-run JSON log; the redacting core masks secret
+// values in messages and string fields as defence in depth.
+func newLogger(w io.Writer, r *secret.Redactor) *zap.Logger {
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	core := zapcore.NewCore(enc, zapcore.AddSync(w), zapcore.DebugLevel)
+	return zap.New(&redactCore{Core: core, r: r})
+}
+
+type redactCore struct {
+	zapcore.Core
+	r *secret.Redactor
+}
+
+func (c *redactCore) With(fields []zapcore.Field) zapcore.Core {
+	return &redactCore{Core: c.Core.With(c.redact(fields)), r: c.r}
+}
+
+func (c *redactCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *redactCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	e.Message = c.r.Redact(e.Message)
+	return c.Core.Write(e, c.redact(fields))
+}
+
+func (c *redactCore) redact(fields []zapcore.Field) []zapcore.Field {
+	out := make([]zapcore.Field, len(fields))
+	for i, f := range fields {
+		if f.Type == zapcore.StringType {
+			f.String = c.r.Redact(f.String)
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// prompter asks on the terminal; with --yes or without a TTY it reports
+// that nobody can answer.
+type prompter struct{ yes bool }
+
+func newPrompter(yes bool) prompter { return prompter{yes: yes} }
+
+func (p prompter) Confirm(ctx context.Context, q string) (bool, bool, error) {
+	if p.yes || !term.IsTerminal(int(os.Stdin.Fd())) {
+		return false, false, nil
+	}
+	fmt.Fprintf(os.Stderr, "%s [y/N] ", q)
+	ans := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+		ans <- strings.TrimSpace(strings.ToLower(line))
+	}()
+	select {
+	case <-ctx.Done():
+		return false, true, ctx.Err()
+	case a := <-ans:
+		return a == "y" || a == "yes", true, nil
+	}
+}

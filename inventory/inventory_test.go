@@ -1,0 +1,119 @@
+package inventory
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func mustLoad(t *testing.T, path string) *Inventory {
+	t.Helper()
+	inv, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+func TestKubesprayINI(t *testing.T) {
+	inv := mustLoad(t, "testdata/kubespray.ini")
+	match := func(p string) []string {
+		t.Helper()
+		hs, err := inv.Match(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		return hs
+	}
+	cases := map[string][]string{
+		"kube_control_plane":              {"node1", "node2", "node3"},
+		"k8s_cluster":                     {"node1", "node2", "node3", "node4", "node5", "node6", "node7"},
+		"kube_control_plane[0]":           {"node1"},
+		"kube_control_plane[1:]":          {"node2", "node3"},
+		"kube_control_plane[-1]":          {"node3"},
+		"kube_control_plane[0:2]":         {"node1", "node2"},
+		"k8s_cluster:!etcd":               {"node4", "node5", "node6", "node7"},
+		"etcd:&kube_control_plane":        {"node1", "node2", "node3"},
+		"kube_node,node1":                 {"node4", "node5", "node6", "node7", "node1"},
+		"node[1-3]*":                      {"node1", "node2", "node3"},
+		"~node[45]":                       {"node4", "node5"},
+		"all,!kube_node":                  {"node1", "node2", "node3"},
+		"calico_rr":                       nil,
+		"kube_control_plane,&etcd,!node2": {"node1", "node3"},
+	}
+	for p, want := range cases {
+		if got := match(p); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %v want %v", p, got, want)
+		}
+	}
+	h, _ := inv.Host("node2")
+	if h.Address != "10.0.0.12" || h.User != "ops" || h.Port != 2222 {
+		t.Errorf("node2 connection: %+v", h)
+	}
+	h, _ = inv.Host("node3")
+	if h.IdentityFile != "/keys/id" || h.Port != 22 || h.User != "root" {
+		t.Errorf("node3 connection: %+v", h)
+	}
+	v := inv.HostVars("node4")
+	if v["kube_version"] != "1.37" || v["cluster_name"] != "lab cluster" {
+		t.Errorf("child group vars must override parent: %v", v)
+	}
+	if v := inv.HostVars("node1"); v["kube_version"] != "1.36" || v["etcd_member_name"] != "etcd1" {
+		t.Errorf("node1 vars %v", v)
+	}
+	if h, _ := inv.Host("node6"); h.Address != "10.0.0.99" {
+		t.Errorf("range host vars: %+v", h)
+	}
+	if _, err := inv.Match("nosuchgroup"); err == nil {
+		t.Error("unknown pattern term accepted")
+	}
+}
+
+func TestAnsibleYAML(t *testing.T) {
+	inv := mustLoad(t, "testdata/ansible.yaml")
+	got, _ := inv.Match("k8s_cluster")
+	if want := []string{"cp1", "cp2", "w1", "w2"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("k8s_cluster: %v", got)
+	}
+	if got, _ := inv.Match("all"); len(got) != 5 || got[0] != "bastion1" {
+		t.Fatalf("all: %v", got)
+	}
+	h, _ := inv.Host("w2")
+	if h.Address != "192.0.2.12" || h.Port != 2200 || h.User != "admin" {
+		t.Fatalf("w2: %+v", h)
+	}
+	if inv.HostVars("w1")["role"] != "worker" || inv.HostVars("cp1")["role"] != "node" {
+		t.Fatal("host vars must override group vars")
+	}
+}
+
+func TestNativeFormat(t *testing.T) {
+	inv := mustLoad(t, "testdata/native.yaml")
+	cp1, _ := inv.Host("cp1")
+	if cp1.Address != "10.0.0.11" || cp1.NodeName != "cp-1" || cp1.User != "root" || cp1.IdentityFile != "~/.ssh/id_ed25519" {
+		t.Fatalf("cp1: %+v", cp1)
+	}
+	// defaults < parent group < child group < host
+	if inv.HostVars("cp2")["etcd_member"] != true {
+		t.Fatal("child group var should override parent")
+	}
+	if inv.HostVars("w1")["zone"] != "a" || inv.HostVars("w2")["zone"] != "b" {
+		t.Fatal("host var should override group var")
+	}
+	if w2, _ := inv.Host("w2"); w2.Port != 2222 {
+		t.Fatalf("w2 port %d", w2.Port)
+	}
+	if inv.Bastion == nil || inv.Bastion.Host != "jump.example.com" {
+		t.Fatal("bastion")
+	}
+	if got, _ := inv.Match("control_plane[0]"); !reflect.DeepEqual(got, []string{"cp1"}) {
+		t.Fatal(got)
+	}
+}
+
+func TestStrictNative(t *testing.T) {
+	_, err := Parse("bad.yaml", []byte("groups:\n  a: {hostz: [x]}\nhosts:\n  x: {adress: 1.2.3.4}\n"))
+	if err == nil || !strings.Contains(err.Error(), `unknown key "hostz"`) || !strings.Contains(err.Error(), `unknown key "adress"`) {
+		t.Fatalf("want both unknown keys reported: %v", err)
+	}
+}

@@ -1,0 +1,415 @@
+package inventory
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/kubeplay/kubeplay/internal/diag"
+	"github.com/kubeplay/kubeplay/internal/ytree"
+)
+
+// Load reads an inventory file in kubeplay YAML, Ansible YAML or Ansible INI
+// form (detected from the content).
+func Load(path string) (*Inventory, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read inventory: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses inventory content; name is used in error positions.
+func Parse(name string, data []byte) (*Inventory, error) {
+	if looksINI(data) {
+		inv, err := parseINI(name, data)
+		if err != nil {
+			return nil, err
+		}
+		return inv, inv.finalize()
+	}
+	d := &diag.List{File: name}
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, fmt.Errorf("inventory %s: %w", name, err)
+	}
+	var root *ytree.Node
+	if len(f.Docs) > 0 {
+		root = ytree.FromAST(f.Docs[0], nil, d)
+	}
+	if root == nil || root.Kind != ytree.Map {
+		d.At(nil, "inventory must be a mapping")
+		return nil, d.Err()
+	}
+	inv := New()
+	if root.Get("all") != nil && len(root.Keys) == 1 {
+		inv.ansibleGroup("all", root.Get("all"), d)
+	} else {
+		inv.native(root, d)
+	}
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	return inv, inv.finalize()
+}
+
+var iniSection = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]\s*$`)
+
+func looksINI(data []byte) bool { return iniSection.Match(data) }
+
+// hostSpec is a host entry of kubeplay's format.
+type hostSpec struct {
+	Address      string         `yaml:"address"`
+	Port         int            `yaml:"port"`
+	User         string         `yaml:"user"`
+	IdentityFile string         `yaml:"identity_file"`
+	Become       *bool          `yaml:"become"`
+	NodeName     string         `yaml:"node_name"`
+	Vars         map[string]any `yaml:"vars"`
+}
+
+type groupSpec struct {
+	Hosts    []string       `yaml:"hosts"`
+	Children []string       `yaml:"children"`
+	Vars     map[string]any `yaml:"vars"`
+}
+
+// native loads kubeplay's format (DESIGN §4).
+func (inv *Inventory) native(root *ytree.Node, d *diag.List) {
+	for _, kv := range root.Keys {
+		switch kv.Name {
+		case "defaults":
+			var hs hostSpec
+			ytree.Decode(kv.Val, &hs, nil, nil, d)
+			for k, v := range hs.vars() {
+				inv.Defaults[k] = v
+			}
+		case "bastion":
+			var b Bastion
+			ytree.Decode(kv.Val, &b, nil, nil, d)
+			inv.Bastion = &b
+		case "hosts":
+			for _, h := range kv.Val.Keys {
+				var hs hostSpec
+				ytree.Decode(h.Val, &hs, nil, nil, d)
+				host := inv.AddHost(h.Name)
+				for k, v := range hs.vars() {
+					host.Vars[k] = v
+				}
+			}
+		case "groups":
+			for _, g := range kv.Val.Keys {
+				var gs groupSpec
+				ytree.Decode(g.Val, &gs, nil, nil, d)
+				inv.group(g.Name)
+				for _, h := range gs.Hosts {
+					inv.AddToGroup(g.Name, h)
+				}
+				for _, c := range gs.Children {
+					inv.AddChild(g.Name, c)
+				}
+				inv.SetGroupVars(g.Name, gs.Vars)
+			}
+		default:
+			d.At(kv.Tok, "unknown key %q (allowed: bastion, defaults, groups, hosts)", kv.Name)
+		}
+	}
+	for _, g := range inv.gorder {
+		for _, c := range inv.groups[g].Children {
+			if _, ok := inv.groups[c]; !ok {
+				d.At(nil, "group %q: child group %q is not defined", g, c)
+			}
+		}
+	}
+}
+
+// vars turns the typed fields into the canonical connection variables.
+func (hs *hostSpec) vars() map[string]any {
+	out := map[string]any{}
+	for k, v := range hs.Vars {
+		out[k] = v
+	}
+	set := func(k, v string) {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	set("address", hs.Address)
+	set("user", hs.User)
+	set("identity_file", hs.IdentityFile)
+	set("node_name", hs.NodeName)
+	if hs.Port != 0 {
+		out["port"] = hs.Port
+	}
+	if hs.Become != nil {
+		out["become"] = *hs.Become
+	}
+	return out
+}
+
+// ansibleGroup loads an Ansible YAML inventory group (hosts, vars, children).
+func (inv *Inventory) ansibleGroup(name string, n *ytree.Node, d *diag.List) {
+	inv.group(name)
+	if n == nil || n.Kind == ytree.Null {
+		return
+	}
+	if n.Kind != ytree.Map {
+		d.At(n.Tok, "group %q: expected a mapping", name)
+		return
+	}
+	for _, kv := range n.Keys {
+		switch kv.Name {
+		case "hosts":
+			for _, h := range kv.Val.Keys {
+				if name == "all" {
+					inv.AddHost(h.Name)
+				} else {
+					inv.AddToGroup(name, h.Name)
+				}
+				if h.Val != nil && h.Val.Kind != ytree.Null {
+					var vars map[string]any
+					ytree.Decode(h.Val, &vars, nil, nil, d)
+					for k, v := range vars {
+						inv.hosts[h.Name].Vars[k] = v
+					}
+				}
+			}
+		case "vars":
+			var vars map[string]any
+			ytree.Decode(kv.Val, &vars, nil, nil, d)
+			inv.SetGroupVars(name, vars)
+		case "children":
+			for _, c := range kv.Val.Keys {
+				if name != "all" {
+					inv.AddChild(name, c.Name)
+				}
+				inv.ansibleGroup(c.Name, c.Val, d)
+			}
+		default:
+			d.At(kv.Tok, "group %q: unknown key %q (allowed: children, hosts, vars)", name, kv.Name)
+		}
+	}
+}
+
+// parseINI loads an Ansible INI inventory.
+func parseINI(name string, data []byte) (*Inventory, error) {
+	inv := New()
+	d := &diag.List{File: name}
+	section, kind := "ungrouped", "hosts"
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") || strings.HasPrefix(text, ";") {
+			continue
+		}
+		if strings.HasPrefix(text, "[") && strings.HasSuffix(text, "]") {
+			section, kind = text[1:len(text)-1], "hosts"
+			if i := strings.Index(section, ":"); i >= 0 {
+				section, kind = section[:i], section[i+1:]
+			}
+			if kind != "hosts" && kind != "vars" && kind != "children" {
+				d.Diags = append(d.Diags, diag.Diag{File: name, Line: line, Col: 1, Msg: fmt.Sprintf("unknown section kind %q", kind)})
+			}
+			inv.group(section)
+			continue
+		}
+		fields, err := splitINI(text)
+		if err != nil {
+			d.Diags = append(d.Diags, diag.Diag{File: name, Line: line, Col: 1, Msg: err.Error()})
+			continue
+		}
+		switch kind {
+		case "hosts":
+			vars, err := iniVars(fields[1:])
+			if err != nil {
+				d.Diags = append(d.Diags, diag.Diag{File: name, Line: line, Col: 1, Msg: err.Error()})
+				continue
+			}
+			hosts, err := expandRange(fields[0])
+			if err != nil {
+				d.Diags = append(d.Diags, diag.Diag{File: name, Line: line, Col: 1, Msg: err.Error()})
+				continue
+			}
+			for _, h := range hosts {
+				if section == "ungrouped" || section == "all" {
+					inv.AddHost(h)
+				} else {
+					inv.AddToGroup(section, h)
+				}
+				for k, v := range vars {
+					inv.hosts[h].Vars[k] = v
+				}
+			}
+		case "vars":
+			vars, err := iniVars(fields)
+			if err != nil {
+				d.Diags = append(d.Diags, diag.Diag{File: name, Line: line, Col: 1, Msg: err.Error()})
+				continue
+			}
+			inv.SetGroupVars(section, vars)
+		case "children":
+			inv.AddChild(section, fields[0])
+		}
+	}
+	return inv, d.Err()
+}
+
+// splitINI splits a line on whitespace, honouring quotes.
+func splitINI(s string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	var quote rune
+	inField := false
+	for _, r := range s {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '"' || r == '\'':
+			quote, inField = r, true
+		case r == ' ' || r == '\t':
+			if inField {
+				out = append(out, cur.String())
+				cur.Reset()
+				inField = false
+			}
+		case r == '#' && !inField:
+			return out, nil
+		default:
+			cur.WriteRune(r)
+			inField = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated quote")
+	}
+	if inField {
+		out = append(out, cur.String())
+	}
+	return out, nil
+}
+
+// iniVars parses key=value pairs; numbers and booleans are typed as Ansible
+// types literal values.
+func iniVars(fields []string) (map[string]any, error) {
+	out := map[string]any{}
+	for _, f := range fields {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("expected key=value, got %q", f)
+		}
+		out[k] = iniValue(v)
+	}
+	return out, nil
+}
+
+func iniValue(v string) any {
+	if i, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return i
+	}
+	switch strings.ToLower(v) {
+	case "true", "yes":
+		return true
+	case "false", "no":
+		return false
+	}
+	return v
+}
+
+var rangeRe = regexp.MustCompile(`^(.*)\[(\d+):(\d+)\](.*)$`)
+
+// expandRange expands "node[01:03]" into node01, node02, node03.
+func expandRange(h string) ([]string, error) {
+	m := rangeRe.FindStringSubmatch(h)
+	if m == nil {
+		return []string{h}, nil
+	}
+	a, _ := strconv.Atoi(m[2])
+	b, _ := strconv.Atoi(m[3])
+	if b < a {
+		return nil, fmt.Errorf("host range %q: end before start", h)
+	}
+	width := 0
+	if strings.HasPrefix(m[2], "0") && len(m[2]) > 1 {
+		width = len(m[2])
+	}
+	var out []string
+	for i := a; i <= b; i++ {
+		out = append(out, fmt.Sprintf("%s%0*d%s", m[1], width, i, m[4]))
+	}
+	return out, nil
+}
+
+// finalize resolves each host's connection settings from its variables
+// (kubeplay names first, then Ansible's).
+func (inv *Inventory) finalize() error {
+	var errs []string
+	for _, name := range inv.order {
+		h := inv.hosts[name]
+		v := inv.HostVars(name)
+		h.Address = firstString(v, name, "address", "ansible_host")
+		h.User = firstString(v, "root", "user", "ansible_user")
+		h.IdentityFile = firstString(v, "", "identity_file", "ansible_ssh_private_key_file")
+		h.NodeName = firstString(v, name, "node_name")
+		h.Local = firstString(v, "", "connection", "ansible_connection") == "local"
+		h.Port = 22
+		for _, k := range []string{"port", "ansible_port"} {
+			if x, ok := v[k]; ok {
+				p, err := toInt(x)
+				if err != nil || p <= 0 || p > 65535 {
+					errs = append(errs, fmt.Sprintf("host %s: %s %v is not a port", name, k, x))
+				}
+				h.Port = p
+				break
+			}
+		}
+		for _, k := range []string{"become", "ansible_become"} {
+			if x, ok := v[k]; ok {
+				b, isBool := x.(bool)
+				if !isBool {
+					errs = append(errs, fmt.Sprintf("host %s: %s must be a bool", name, k))
+				}
+				h.Become = b
+				break
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("inventory: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func firstString(v map[string]any, def string, keys ...string) string {
+	for _, k := range keys {
+		if x, ok := v[k]; ok {
+			return fmt.Sprint(x)
+		}
+	}
+	return def
+}
+
+func toInt(x any) (int, error) {
+	switch n := x.(type) {
+	case int64:
+		return int(n), nil
+	case uint64:
+		return int(n), nil
+	case int:
+		return n, nil
+	case string:
+		return strconv.Atoi(n)
+	}
+	return 0, fmt.Errorf("not an integer")
+}

@@ -1,0 +1,94 @@
+package runner
+
+import (
+	"sync"
+	"time"
+
+	"github.com/kubeplay/kubeplay/events"
+)
+
+// HostRecap counts one host's step outcomes over a run.
+type HostRecap struct {
+	Host       string
+	OK         int
+	Changed    int
+	Failed     int
+	Skipped    int
+	Unknown    int
+	RolledBack int
+	Rescued    int
+	Duration   time.Duration
+}
+
+// Recap summarises a run per host.
+type Recap struct {
+	mu    sync.Mutex
+	hosts map[string]*HostRecap
+	order []string
+}
+
+func newRecap() *Recap { return &Recap{hosts: map[string]*HostRecap{}} }
+
+func (r *Recap) host(name string) *HostRecap {
+	h, ok := r.hosts[name]
+	if !ok {
+		h = &HostRecap{Host: name}
+		r.hosts[name] = h
+		r.order = append(r.order, name)
+	}
+	return h
+}
+
+// Record counts an outcome for a host.
+func (r *Recap) Record(host string, o events.Outcome, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.host(host)
+	h.Duration += d
+	switch o {
+	case events.OK:
+		h.OK++
+	case events.Changed:
+		h.Changed++
+	case events.Failed:
+		h.Failed++
+	case events.Skipped:
+		h.Skipped++
+	case events.Unknown:
+		h.Unknown++
+	case events.RolledBack:
+		h.RolledBack++
+	}
+}
+
+func (r *Recap) rescued(host string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.host(host).Rescued++
+}
+
+// Hosts returns the per-host counts in the order hosts were first seen.
+func (r *Recap) Hosts() []HostRecap {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]HostRecap, 0, len(r.order))
+	for _, n := range r.order {
+		out = append(out, *r.hosts[n])
+	}
+	return out
+}
+
+// Totals sums the counts over all hosts.
+func (r *Recap) Totals() HostRecap {
+	var t HostRecap
+	for _, h := range r.Hosts() {
+		t.OK += h.OK
+		t.Changed += h.Changed
+		t.Failed += h.Failed
+		t.Skipped += h.Skipped
+		t.Unknown += h.Unknown
+		t.RolledBack += h.RolledBack
+		t.Rescued += h.Rescued
+	}
+	return t
+}

@@ -1,0 +1,451 @@
+// Package runner is kubeplay's engine: it resolves a play's hosts, cuts them
+// into batches, runs steps in Ansible's linear order with retries, until,
+// rollback stacks, rescue/always and handlers, and reports everything as
+// typed events.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kubeplay/kubeplay/eval"
+	"github.com/kubeplay/kubeplay/events"
+	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/inventory"
+	"github.com/kubeplay/kubeplay/modules"
+	"github.com/kubeplay/kubeplay/playbook"
+	"github.com/kubeplay/kubeplay/secret"
+)
+
+// Connector opens connections to inventory hosts.
+type Connector interface {
+	Connect(ctx context.Context, h *inventory.Host) (modules.Conn, error)
+}
+
+// Options control a run.
+type Options struct {
+	RunID       string
+	Forks       int // concurrent hosts per step; default 5
+	Check       bool
+	Diff        bool
+	Limit       string
+	Tags        []string
+	SkipTags    []string
+	StartAtStep string
+	// Params are the playbook's parameter values (from -e or a file).
+	Params map[string]any
+	// ExtraVars override every inventory variable (host.vars).
+	ExtraVars       map[string]any
+	Sink            events.Sink
+	Log             *zap.Logger
+	Clock           modules.Clock
+	Connector       Connector    // remote hosts
+	Local           modules.Conn // delegate_to: localhost
+	Prompt          modules.Prompter
+	RollbackTimeout time.Duration // default 10m
+	// Redactor masks secret values in every event; Run registers the
+	// secret params with it.
+	Redactor *secret.Redactor
+}
+
+// ErrNoConnector is returned when a step needs a host connection and none
+// is configured.
+var ErrNoConnector = errors.New("no transport configured for remote hosts")
+
+type engine struct {
+	pb     *playbook.Playbook
+	inv    *inventory.Inventory
+	opts   Options
+	sink   events.Sink
+	recap  *Recap
+	params reflect.Value
+	invEnv eval.Inventory
+	seq    atomic.Int64
+	mu     sync.Mutex
+	hosts  map[string]*hostState
+	// started is false while --start-at-step has not been reached.
+	started bool
+}
+
+// Run executes the playbook against the inventory.
+func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, opts Options) (*Recap, error) {
+	if opts.Forks <= 0 {
+		opts.Forks = 5
+	}
+	if opts.Clock == nil {
+		opts.Clock = modules.RealClock{}
+	}
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.RollbackTimeout == 0 {
+		opts.RollbackTimeout = 10 * time.Minute
+	}
+	if opts.Redactor == nil {
+		opts.Redactor = secret.NewRedactor()
+	}
+	params, err := pb.ResolveParams(opts.Params)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", failure.ErrValidation, err)
+	}
+	for _, name := range pb.SecretParams() {
+		if v, ok := eval.GetField(params, name); ok {
+			opts.Redactor.Add(v.(secret.String).Reveal())
+		}
+	}
+	e := &engine{
+		pb: pb, inv: inv, opts: opts, recap: newRecap(), params: params,
+		hosts: map[string]*hostState{}, started: opts.StartAtStep == "",
+	}
+	e.sink = &redactingSink{next: opts.Sink, r: opts.Redactor}
+	if opts.Sink == nil {
+		e.sink = &redactingSink{next: events.Multi{}, r: opts.Redactor}
+	}
+	e.invEnv = eval.Inventory{Groups: map[string][]string{}, Hosts: inv.HostNames()}
+	for _, g := range inv.GroupNames() {
+		e.invEnv.Groups[g] = inv.GroupHosts(g)
+	}
+	var limit []string
+	if opts.Limit != "" {
+		if limit, err = inv.Match(opts.Limit); err != nil {
+			return nil, fmt.Errorf("%w: --limit: %w", failure.ErrValidation, err)
+		}
+		if len(limit) == 0 {
+			return nil, fmt.Errorf("%w: --limit %q matches no hosts", failure.ErrValidation, opts.Limit)
+		}
+	}
+	start := opts.Clock.Now()
+	e.emit(events.Event{Type: events.RunStart, Check: opts.Check})
+	runErr := e.run(ctx, limit)
+	end := events.Event{Type: events.RunEnd, Duration: opts.Clock.Now().Sub(start), Outcome: events.OK}
+	if runErr != nil {
+		end.Outcome, end.Error = events.Failed, runErr.Error()
+	}
+	e.emit(end)
+	return e.recap, runErr
+}
+
+func (e *engine) run(ctx context.Context, limit []string) error {
+	var failed []*failure.HostError
+	for pi, play := range e.pb.Plays {
+		hosts, err := e.inv.Match(play.Hosts)
+		if err != nil {
+			return fmt.Errorf("%w: play %q: %w", failure.ErrValidation, play.Name, err)
+		}
+		if limit != nil {
+			hosts = slices.DeleteFunc(hosts, func(h string) bool { return !slices.Contains(limit, h) })
+		}
+		// hosts that failed an earlier play take no further part
+		hosts = slices.DeleteFunc(hosts, func(h string) bool { return e.state(h).failed })
+		pe := events.Event{Type: events.PlayStart, Play: play.Name, PlayIdx: pi, Hosts: hosts}
+		e.emit(pe)
+		if len(hosts) == 0 {
+			pe.Type, pe.Msg = events.PlayEnd, "no hosts matched"
+			e.emit(pe)
+			continue
+		}
+		playFailed, stop, err := e.runPlay(ctx, pi, play, hosts)
+		failed = append(failed, playFailed...)
+		pe.Type = events.PlayEnd
+		e.emit(pe)
+		if err != nil {
+			return err
+		}
+		if stop != "" {
+			return &failure.RunError{Play: play.Name, Hosts: failed, Reason: stop}
+		}
+	}
+	if len(failed) > 0 {
+		return &failure.RunError{Play: e.pb.Plays[len(e.pb.Plays)-1].Name, Hosts: failed}
+	}
+	return nil
+}
+
+// runPlay runs one play batch by batch. It returns the hosts that failed,
+// a non-empty stop reason when the failure threshold stopped the run, and an
+// error for interrupts.
+func (e *engine) runPlay(ctx context.Context, pi int, play *playbook.Play, hosts []string) ([]*failure.HostError, string, error) {
+	var failed []*failure.HostError
+	for bi, batch := range Batches(hosts, play.Serial) {
+		be := events.Event{Type: events.BatchStart, Play: play.Name, PlayIdx: pi, Batch: bi + 1, Hosts: batch}
+		e.emit(be)
+		bf := e.runBatch(ctx, pi, play, bi+1, batch)
+		failed = append(failed, bf...)
+		be.Type = events.BatchEnd
+		e.emit(be)
+		if ctx.Err() != nil {
+			return failed, "", fmt.Errorf("%w: %w", failure.ErrInterrupted, context.Cause(ctx))
+		}
+		if len(bf) > 0 && len(bf)*100 > play.MaxFailPct*len(batch) {
+			return failed, fmt.Sprintf("%d of %d host(s) in batch %d failed, over max_fail_percentage %d; later batches were not started",
+				len(bf), len(batch), bi+1, play.MaxFailPct), nil
+		}
+	}
+	return failed, "", nil
+}
+
+// runBatch runs the play's sections on one batch and returns the hosts that
+// ended failed.
+func (e *engine) runBatch(ctx context.Context, pi int, play *playbook.Play, bi int, batch []string) []*failure.HostError {
+	sc := &scope{pi: pi, play: play, batch: bi, hosts: batch}
+	for _, h := range batch {
+		hs := e.state(h)
+		hs.rollback = nil
+		hs.notified = map[string]bool{}
+	}
+	e.section(ctx, sc, play.Steps, batch, false)
+
+	// hosts that failed: rescue (rollback stacks already ran at failure)
+	var failedHosts []string
+	for _, h := range batch {
+		if e.state(h).failed {
+			failedHosts = append(failedHosts, h)
+		}
+	}
+	if len(play.Rescue) > 0 && len(failedHosts) > 0 && ctx.Err() == nil {
+		for _, h := range failedHosts {
+			e.state(h).rescuing = true
+		}
+		e.section(ctx, sc, play.Rescue, failedHosts, true)
+		for _, h := range failedHosts {
+			hs := e.state(h)
+			if hs.rescuing && !hs.rescueFailed {
+				hs.failed, hs.failErr = false, nil
+				e.recap.rescued(h)
+			}
+			hs.rescuing = false
+		}
+	}
+	if ctx.Err() == nil && !e.overThreshold(sc) {
+		var notifiedOK []string
+		for _, h := range batch {
+			if !e.state(h).failed {
+				notifiedOK = append(notifiedOK, h)
+			}
+		}
+		for _, handler := range play.Handlers {
+			var targets []string
+			for _, h := range notifiedOK {
+				if e.state(h).notified[handler.Name] {
+					targets = append(targets, h)
+				}
+			}
+			if len(targets) > 0 {
+				e.emit(events.Event{Type: events.HandlerStart, Play: play.Name, PlayIdx: pi, Batch: bi, Step: handler.Name, Hosts: targets})
+				e.section(ctx, sc, []*playbook.Step{handler}, targets, true)
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		// interrupted: undo what the batch's hosts did, newest first
+		for _, h := range batch {
+			e.rollback(ctx, sc, e.state(h))
+		}
+	}
+	if len(play.Always) > 0 {
+		actx := ctx
+		if ctx.Err() != nil {
+			var cancel context.CancelFunc
+			actx, cancel = context.WithTimeout(context.WithoutCancel(ctx), e.opts.RollbackTimeout)
+			defer cancel()
+		}
+		e.section(actx, sc, play.Always, batch, true)
+	}
+	var out []*failure.HostError
+	for _, h := range batch {
+		hs := e.state(h)
+		hs.rollback = nil
+		if hs.failed {
+			out = append(out, &failure.HostError{Host: h, Step: hs.failStep, Err: hs.failErr})
+		}
+	}
+	return out
+}
+
+type scope struct {
+	pi    int
+	play  *playbook.Play
+	batch int
+	hosts []string // the batch
+}
+
+// overThreshold reports whether the batch's failures exceed the play's
+// max_fail_percentage (Ansible: strictly greater; 0 means any failure).
+func (e *engine) overThreshold(sc *scope) bool {
+	n := 0
+	for _, h := range sc.hosts {
+		if e.state(h).failed {
+			n++
+		}
+	}
+	return n > 0 && n*100 > sc.play.MaxFailPct*len(sc.hosts)
+}
+
+// section runs steps in linear order: every host finishes step i before
+// step i+1 starts. includeFailed runs on hosts already failed (rescue,
+// always, handlers decide their own targets).
+func (e *engine) section(ctx context.Context, sc *scope, steps []*playbook.Step, hosts []string, includeFailed bool) {
+	for si, step := range steps {
+		if ctx.Err() != nil {
+			return
+		}
+		if !e.selected(step) {
+			continue
+		}
+		var active []string
+		for _, h := range hosts {
+			hs := e.state(h)
+			if includeFailed && (!hs.failed || hs.rescuing) {
+				if hs.rescuing && hs.rescueFailed {
+					continue
+				}
+				active = append(active, h)
+				continue
+			}
+			if includeFailed || !hs.failed {
+				active = append(active, h)
+			}
+		}
+		if len(active) == 0 {
+			return
+		}
+		se := events.Event{Type: events.StepStart, Play: sc.play.Name, PlayIdx: sc.pi, Batch: sc.batch,
+			Step: step.Title(), StepIdx: si, Module: step.Module.Name(), Hosts: active, Check: e.opts.Check}
+		e.emit(se)
+		e.runStepOnHosts(ctx, sc, si, step, active)
+		se.Type = events.StepEnd
+		e.emit(se)
+		if !includeFailed && e.overThreshold(sc) {
+			return // stop after the current step
+		}
+	}
+}
+
+// selected applies --tags, --skip-tags and --start-at-step.
+func (e *engine) selected(step *playbook.Step) bool {
+	if !e.started {
+		if step.Title() != e.opts.StartAtStep {
+			return false
+		}
+		e.started = true
+	}
+	hasAny := func(want []string) bool {
+		for _, t := range step.Tags {
+			if slices.Contains(want, t) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(e.opts.SkipTags) > 0 && hasAny(e.opts.SkipTags) {
+		return false
+	}
+	if len(e.opts.Tags) > 0 && !hasAny(e.opts.Tags) && !slices.Contains(step.Tags, "always") {
+		return false
+	}
+	return true
+}
+
+func (e *engine) runStepOnHosts(ctx context.Context, sc *scope, si int, step *playbook.Step, hosts []string) {
+	if step.RunOnce {
+		first := hosts[0]
+		e.runStep(ctx, sc, si, step, e.state(first))
+		reg, ok := e.state(first).registered[step.Register]
+		if step.Register != "" && ok {
+			for _, h := range hosts[1:] {
+				e.state(h).setRegistered(step.Register, reg)
+			}
+		}
+		return
+	}
+	sem := make(chan struct{}, e.opts.Forks)
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(hs *hostState) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			e.runStep(ctx, sc, si, step, hs)
+		}(e.state(h))
+	}
+	wg.Wait()
+}
+
+func (e *engine) emit(ev events.Event) {
+	ev.Schema = events.Schema
+	ev.Seq = e.seq.Add(1)
+	ev.Time = e.opts.Clock.Now()
+	ev.Run = e.opts.RunID
+	ev.Playbook = e.pb.Name
+	e.sink.Emit(ev)
+}
+
+// redactingSink masks registered secret values in every text field.
+type redactingSink struct {
+	next events.Sink
+	r    *secret.Redactor
+}
+
+func (s *redactingSink) Emit(ev events.Event) {
+	ev.Msg = s.r.Redact(ev.Msg)
+	ev.Error = s.r.Redact(ev.Error)
+	ev.Diff = s.r.Redact(ev.Diff)
+	if ev.Result != nil {
+		ev.Result = redactMap(s.r, ev.Result)
+	}
+	s.next.Emit(ev)
+}
+
+func redactMap(r *secret.Redactor, m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = redactValue(r, v)
+	}
+	return out
+}
+
+func redactValue(r *secret.Redactor, v any) any {
+	switch x := v.(type) {
+	case string:
+		return r.Redact(x)
+	case map[string]any:
+		return redactMap(r, x)
+	case []any:
+		out := make([]any, len(x))
+		for i, it := range x {
+			out[i] = redactValue(r, it)
+		}
+		return out
+	}
+	return v
+}
+
+func (e *engine) state(h string) *hostState {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	hs, ok := e.hosts[h]
+	if !ok {
+		host, _ := e.inv.Host(h)
+		vars := e.inv.HostVars(h)
+		maps.Copy(vars, e.opts.ExtraVars)
+		hs = &hostState{
+			host:       host,
+			vars:       vars,
+			facts:      map[string]any{},
+			registered: map[string]eval.Registered{},
+			groups:     e.inv.HostGroups(h),
+		}
+		e.hosts[h] = hs
+	}
+	return hs
+}

@@ -1,0 +1,337 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kubeplay/kubeplay/eval"
+	"github.com/kubeplay/kubeplay/events"
+	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/modules"
+	"github.com/kubeplay/kubeplay/playbook"
+)
+
+// errUntil marks an attempt whose until condition did not hold yet.
+var errUntil = errors.New("until condition not met")
+
+// DefaultRetryDelay is the delay between attempts when a step sets retries
+// but no delay.
+const DefaultRetryDelay = 5 * time.Second
+
+// runStep runs one step on one host, records its outcome and, on failure,
+// unwinds the host's rollback stack.
+func (e *engine) runStep(ctx context.Context, sc *scope, si int, step *playbook.Step, hs *hostState) {
+	name := hs.host.Name
+	ev := events.Event{Play: sc.play.Name, PlayIdx: sc.pi, Batch: sc.batch, Step: step.Title(), StepIdx: si,
+		Module: step.Module.Name(), Host: name, Check: e.opts.Check}
+	log := e.opts.Log.With(zap.String("play", sc.play.Name), zap.String("step", step.Title()), zap.String("host", name))
+	start := e.opts.Clock.Now()
+	ev.Type = events.HostStart
+	e.emit(ev)
+
+	outcome, res, err := e.execute(ctx, sc, si, step, hs, log)
+	ev.Type, ev.Outcome, ev.Duration = events.HostEnd, outcome, e.opts.Clock.Now().Sub(start)
+	if step.NoLog {
+		ev.Msg = "(output hidden by no_log)"
+	} else {
+		ev.Msg = res.Msg
+		if e.opts.Diff {
+			ev.Diff = res.Diff
+		}
+		if step.Register != "" {
+			ev.Result = registeredMap(hs.registered[step.Register])
+		}
+	}
+	if err != nil {
+		ev.Error = err.Error()
+		if step.NoLog {
+			ev.Error = "step failed (details hidden by no_log)"
+		}
+	}
+	e.emit(ev)
+	e.recap.Record(name, outcome, ev.Duration)
+	if err != nil {
+		log.Info("step failed", zap.String("outcome", string(outcome)), zap.String("error", ev.Error))
+	}
+
+	if outcome == events.Failed || outcome == events.Unknown {
+		if step.IgnoreErrors && outcome == events.Failed {
+			return
+		}
+		hs.failErr, hs.failStep = err, step.Title()
+		if hs.rescuing {
+			hs.rescueFailed = true
+			return
+		}
+		hs.failed = true
+		e.rollback(ctx, sc, hs)
+	}
+}
+
+// execute evaluates when, decodes params, and runs the module with retries.
+func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.Step, hs *hostState, log *zap.Logger) (events.Outcome, modules.Result, error) {
+	env, err := e.env(hs)
+	if err != nil {
+		return events.Failed, modules.Result{}, err
+	}
+	if step.When != nil {
+		ok, err := step.When.EvalBool(env)
+		if err != nil {
+			return events.Failed, modules.Result{}, err
+		}
+		if !ok {
+			if step.Register != "" {
+				hs.setRegistered(step.Register, eval.Registered{Skipped: true})
+			}
+			return events.Skipped, modules.Result{Msg: "when: " + step.When.Source + " is false"}, nil
+		}
+	}
+	params, err := step.DecodeParams(env)
+	if err != nil {
+		return events.Failed, modules.Result{}, err
+	}
+	target := &modules.Target{
+		Host:  modules.HostInfo{Name: hs.host.Name, Address: hs.host.Address, Vars: hs.vars},
+		Check: e.opts.Check, Diff: e.opts.Diff, Log: log, Clock: e.opts.Clock, Prompt: e.opts.Prompt,
+	}
+	target.Eval = func(x *eval.Expr) (bool, error) {
+		env, err := e.env(hs)
+		if err != nil {
+			return false, err
+		}
+		return x.EvalBool(env)
+	}
+	checker, canCheck := step.Module.(modules.Checker)
+	if e.opts.Check && !canCheck {
+		return events.Skipped, modules.Result{Msg: "module has no check mode"}, nil
+	}
+	if _, local := step.Module.(modules.LocalOnly); !local {
+		conn, err := e.conn(ctx, step, hs)
+		if err != nil {
+			return events.Failed, modules.Result{}, err
+		}
+		target.Conn = conn
+	}
+
+	delay := step.Delay
+	if delay == 0 && step.Retries > 0 {
+		delay = DefaultRetryDelay
+	}
+	var res modules.Result
+	for attempt := 1; ; attempt++ {
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if step.Timeout > 0 {
+			actx, cancel = context.WithTimeout(ctx, step.Timeout)
+		}
+		if e.opts.Check {
+			res, err = checker.Check(actx, target, params)
+		} else {
+			res, err = step.Module.Run(actx, target, params)
+		}
+		cancel()
+		if err != nil && step.Timeout > 0 && errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("timed out after %s: %w", step.Timeout, err)
+		}
+		err = e.conclude(step, hs, res, err)
+		if err == nil || attempt > step.Retries || ctx.Err() != nil || !(failure.IsRetryable(err) || errors.Is(err, errUntil)) {
+			break
+		}
+		wait := backoff(delay, step.Backoff, attempt)
+		e.emit(events.Event{Type: events.Retry, Play: sc.play.Name, PlayIdx: sc.pi, Batch: sc.batch, Step: step.Title(),
+			StepIdx: si, Module: step.Module.Name(), Host: hs.host.Name, Attempt: attempt, Error: err.Error(),
+			Msg: fmt.Sprintf("retrying in %s (%d/%d)", wait, attempt, step.Retries)})
+		select {
+		case <-ctx.Done():
+		case <-e.opts.Clock.After(wait):
+		}
+	}
+	if err != nil {
+		if errors.Is(err, failure.ErrUnknownOutcome) {
+			return events.Unknown, res, err
+		}
+		return events.Failed, res, err
+	}
+	if len(res.Vars) > 0 {
+		for k, v := range res.Vars {
+			hs.facts[k] = v
+		}
+	}
+	if res.Changed {
+		for _, h := range step.Notify {
+			hs.notified[h] = true
+		}
+	}
+	if !e.opts.Check {
+		undoer, _ := step.Module.(modules.Undoer)
+		if len(step.Rollback) > 0 || undoer != nil {
+			hs.rollback = append(hs.rollback, rollbackEntry{step: step, params: params, result: res, undoer: undoer, si: si})
+		}
+	}
+	if res.Changed {
+		return events.Changed, res, nil
+	}
+	return events.OK, res, nil
+}
+
+// conclude registers the attempt's result and applies failed_when,
+// changed_when and until. It returns the attempt's final error.
+func (e *engine) conclude(step *playbook.Step, hs *hostState, res modules.Result, err error) error {
+	reg := eval.Registered{Ran: true, Changed: res.Changed, Failed: err != nil, RC: res.RC,
+		Stdout: res.Stdout, Stderr: res.Stderr, Msg: res.Msg, Data: res.Data}
+	if err != nil && reg.Msg == "" {
+		reg.Msg = err.Error()
+	}
+	if step.Register != "" {
+		hs.setRegistered(step.Register, reg)
+	}
+	unknown := errors.Is(err, failure.ErrUnknownOutcome)
+	if step.ChangedWhen == nil && step.FailedWhen == nil && step.Until == nil {
+		return err
+	}
+	env, envErr := e.env(hs)
+	if envErr != nil {
+		return envErr
+	}
+	if step.FailedWhen != nil && !unknown {
+		failed, ferr := step.FailedWhen.EvalBool(env)
+		if ferr != nil {
+			return ferr
+		}
+		switch {
+		case failed && err == nil:
+			err = fmt.Errorf("failed_when: %s", step.FailedWhen.Source)
+		case !failed:
+			err = nil
+		}
+		reg.Failed = failed
+	}
+	if step.ChangedWhen != nil && !unknown {
+		changed, cerr := step.ChangedWhen.EvalBool(env)
+		if cerr != nil {
+			return cerr
+		}
+		reg.Changed = changed
+	}
+	if step.Register != "" {
+		hs.setRegistered(step.Register, reg)
+	}
+	if err == nil && step.Until != nil {
+		env, _ = e.env(hs)
+		ok, uerr := step.Until.EvalBool(env)
+		if uerr != nil {
+			return uerr
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s", errUntil, step.Until.Source)
+		}
+	}
+	return err
+}
+
+func backoff(delay time.Duration, factor float64, attempt int) time.Duration {
+	if factor <= 1 {
+		return delay
+	}
+	return time.Duration(float64(delay) * math.Pow(factor, float64(attempt-1)))
+}
+
+// conn returns the connection a step uses on a host.
+func (e *engine) conn(ctx context.Context, step *playbook.Step, hs *hostState) (modules.Conn, error) {
+	if step.DelegateTo == "localhost" || hs.host.Local {
+		if e.opts.Local == nil {
+			return nil, errors.New("delegate_to localhost: no local transport")
+		}
+		return e.opts.Local, nil
+	}
+	if hs.conn != nil {
+		return hs.conn, nil
+	}
+	if e.opts.Connector == nil {
+		return nil, ErrNoConnector
+	}
+	c, err := e.opts.Connector.Connect(ctx, hs.host)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", hs.host.Name, err)
+	}
+	hs.conn = c
+	return c, nil
+}
+
+// rollback unwinds a host's rollback stack, newest first, under a fresh
+// bounded context so that an interrupt does not cancel the compensation.
+func (e *engine) rollback(ctx context.Context, sc *scope, hs *hostState) {
+	if len(hs.rollback) == 0 {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.RollbackTimeout)
+	defer cancel()
+	stack := hs.rollback
+	hs.rollback = nil
+	for i := len(stack) - 1; i >= 0; i-- {
+		ent := stack[i]
+		ev := events.Event{Type: events.RollbackStart, Play: sc.play.Name, PlayIdx: sc.pi, Batch: sc.batch,
+			Step: ent.step.Title(), StepIdx: ent.si, Module: ent.step.Module.Name(), Host: hs.host.Name}
+		e.emit(ev)
+		start := e.opts.Clock.Now()
+		var err error
+		if len(ent.step.Rollback) > 0 {
+			err = e.runRollbackSteps(rctx, sc, ent, hs)
+		} else {
+			target := &modules.Target{Host: modules.HostInfo{Name: hs.host.Name, Address: hs.host.Address, Vars: hs.vars},
+				Conn: hs.conn, Log: e.opts.Log.With(zap.String("host", hs.host.Name)), Clock: e.opts.Clock}
+			err = ent.undoer.Undo(rctx, target, ent.params, ent.result)
+		}
+		ev.Type, ev.Duration, ev.Outcome = events.RollbackEnd, e.opts.Clock.Now().Sub(start), events.RolledBack
+		if err != nil {
+			ev.Outcome, ev.Error = events.Failed, err.Error()
+		}
+		e.emit(ev)
+		e.recap.Record(hs.host.Name, ev.Outcome, 0)
+	}
+}
+
+// runRollbackSteps runs a step's rollback: steps in order on the host.
+func (e *engine) runRollbackSteps(ctx context.Context, sc *scope, ent rollbackEntry, hs *hostState) error {
+	for _, rs := range ent.step.Rollback {
+		env, err := e.env(hs)
+		if err != nil {
+			return err
+		}
+		if rs.When != nil {
+			ok, err := rs.When.EvalBool(env)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+		}
+		p, err := rs.DecodeParams(env)
+		if err != nil {
+			return err
+		}
+		var conn modules.Conn
+		if _, local := rs.Module.(modules.LocalOnly); !local {
+			if conn, err = e.conn(ctx, rs, hs); err != nil {
+				return err
+			}
+		}
+		target := &modules.Target{Host: modules.HostInfo{Name: hs.host.Name, Address: hs.host.Address, Vars: hs.vars},
+			Conn: conn, Log: e.opts.Log.With(zap.String("host", hs.host.Name)), Clock: e.opts.Clock, Prompt: e.opts.Prompt,
+			Eval: func(x *eval.Expr) (bool, error) { return x.EvalBool(env) }}
+		if _, err := rs.Module.Run(ctx, target, p); err != nil {
+			return fmt.Errorf("rollback step %q: %w", rs.Title(), err)
+		}
+	}
+	return nil
+}
+
+func registeredMap(r eval.Registered) map[string]any {
+	return map[string]any{"ran": r.Ran, "changed": r.Changed, "failed": r.Failed, "skipped": r.Skipped,
+		"rc": r.RC, "stdout": r.Stdout, "stderr": r.Stderr, "msg": r.Msg, "data": r.Data}
+}
