@@ -2,7 +2,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/kubeplay
 
-.PHONY: all build test unit lint fmt vet clean
+.PHONY: all build test unit lint fmt vet clean lab-up lab-down lab-env lab-status deps
 
 all: build
 
@@ -27,3 +27,22 @@ vet:
 
 clean:
 	rm -rf bin
+
+## deps: Debian packages the lab and tests need (idempotent; run as root)
+deps:
+	@bash test/lab/scripts/install-deps.sh
+
+## lab-up: start the lab (nodes with sshd; idempotent, reuses a running lab)
+lab-up: deps
+	$(GO) run ./test/lab/cmd/lab up
+
+## lab-down: remove every netns, link, mount and process the lab created
+lab-down:
+	$(GO) run ./test/lab/cmd/lab down
+
+## lab-env: print export lines pointing kubectl, ssh and kubeplay at the lab
+lab-env:
+	@$(GO) run ./test/lab/cmd/lab env
+
+lab-status:
+	@$(GO) run ./test/lab/cmd/lab status

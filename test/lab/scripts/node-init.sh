@@ -1,0 +1,20 @@
+#!/bin/sh
+# Runs as the first process of a lab node, inside its network namespace and a
+# fresh mount + UTS namespace (ip netns exec NS unshare --mount --uts ...).
+# Gives the node its hostname, copy-on-write views of /etc /usr /var /opt
+# /root, a private /run, and then becomes the node's sshd.
+#   node-init.sh NODE_DIR NAME
+set -eu
+dir=$1
+name=$2
+hostname "$name"
+for d in etc usr var opt root; do
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$dir/upper/$d,workdir=$dir/work/$d" "/$d"
+done
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/sshd /run/lab
+echo "$name" > /etc/hostname
+printf '127.0.0.1 localhost\n%s %s\n' "$(cat "$dir/ip")" "$name" > /etc/hosts
+# a node reaches nothing but the lab bridge: keep apt from trying the network
+rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources
+exec /usr/sbin/sshd -D -e -f "$dir/sshd_config"

@@ -1,0 +1,96 @@
+package lab
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Start returns the running lab, bringing it up if needed, for integration
+// tests. A lab already running from the same state dir (make lab-up, or
+// another test package) is reused. Without root the test is skipped with the
+// reason, since namespaces and mounts need it; CI runs as root.
+func Start(t testing.TB) *Lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("lab tests need root (network namespaces, mounts); run as root or in CI")
+	}
+	cfg := DefaultConfig()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	unlock, err := lock(cfg.withDefaults().StateDir)
+	if err != nil {
+		t.Fatalf("lab lock: %v", err)
+	}
+	defer unlock()
+	l, err := Up(ctx, cfg)
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	return l
+}
+
+// lock serialises lab changes between test processes.
+func lock(dir string) (func(), error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// WithNode adds a scratch node for one test and removes it afterwards.
+func (l *Lab) WithNode(t testing.TB, name, role string) Node {
+	t.Helper()
+	ctx := context.Background()
+	unlock, err := lock(l.cfg.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	if _, exists := l.Node(name); exists {
+		_ = l.RemoveNode(ctx, name)
+	}
+	n, err := l.AddNode(ctx, name, role)
+	if err != nil {
+		t.Fatalf("add node %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		unlock, err := lock(l.cfg.StateDir)
+		if err == nil {
+			defer unlock()
+		}
+		if err := l.RemoveNode(context.Background(), name); err != nil {
+			t.Errorf("remove node %s: %v", name, err)
+		}
+	})
+	return n
+}
+
+// NodePIDs lists the processes inside a node with the given command name
+// (as in /proc/PID/comm), for fault injection.
+func (l *Lab) NodePIDs(name, comm string) []int {
+	var out []int
+	for _, p := range netnsPids(context.Background(), nsPrefix+name) {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "comm"))
+		if err == nil && strings.TrimSpace(string(b)) == comm {
+			out = append(out, p)
+		}
+	}
+	return out
+}
