@@ -121,6 +121,13 @@ type Inventory struct {
 	Hosts  []string            `expr:"hosts"`
 }
 
+// RunInfo is the `run` object of the environment.
+type RunInfo struct {
+	ID    string `expr:"id"`
+	Check bool   `expr:"check"` // --check: modules predict, nothing changes
+	Diff  bool   `expr:"diff"`
+}
+
 // Top-level environment names, in field order.
 const (
 	NameParams    = "params"
@@ -128,19 +135,20 @@ const (
 	NameHost      = "host"
 	NameFacts     = "facts"
 	NameInventory = "inventory"
+	NameRun       = "run"
 )
 
 // Reserved reports whether a name is taken by the environment itself.
 func Reserved(name string) bool {
 	switch name {
-	case NameParams, NameVars, NameHost, NameFacts, NameInventory:
+	case NameParams, NameVars, NameHost, NameFacts, NameInventory, NameRun:
 		return true
 	}
 	return false
 }
 
 // EnvType builds the top-level environment type: params, vars, host, facts,
-// inventory, then the registered names in the order given.
+// inventory, run, then the registered names in the order given.
 func EnvType(params, vars reflect.Type, registered []string) (reflect.Type, error) {
 	fields := []Field{
 		{NameParams, params},
@@ -148,6 +156,7 @@ func EnvType(params, vars reflect.Type, registered []string) (reflect.Type, erro
 		{NameHost, reflect.TypeOf(Host{})},
 		{NameFacts, reflect.TypeOf(map[string]any{})},
 		{NameInventory, reflect.TypeOf(Inventory{})},
+		{NameRun, reflect.TypeOf(RunInfo{})},
 	}
 	for _, r := range registered {
 		fields = append(fields, Field{r, reflect.TypeOf(Registered{})})

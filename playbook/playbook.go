@@ -109,7 +109,10 @@ type Step struct {
 	DelegateTo   string
 	NoLog        bool
 	Notify       []string
-	Tok          *token.Token
+	// CheckMode false runs the step for real even under --check (read-only
+	// probes whose output later steps need); nil follows the run.
+	CheckMode *bool
+	Tok       *token.Token
 }
 
 // Title is the step's display name.

@@ -130,6 +130,7 @@ type commonYAML struct {
 	DelegateTo   string        `yaml:"delegate_to"`
 	NoLog        bool          `yaml:"no_log"`
 	Notify       []string      `yaml:"notify"`
+	CheckMode    *bool         `yaml:"check_mode"`
 }
 
 // commonKeys are the step keys that are not modules.
@@ -182,7 +183,7 @@ func (l *loader) step(n *ytree.Node, id string, handler bool) *Step {
 		ID: id, Name: c.Name, When: c.When, Until: c.Until, ChangedWhen: c.ChangedWhen, FailedWhen: c.FailedWhen,
 		Register: c.Register, Retries: c.Retries, Delay: c.Delay, Backoff: c.Backoff, Timeout: c.Timeout,
 		IgnoreErrors: c.IgnoreErrors, Tags: c.Tags, RunOnce: c.RunOnce, DelegateTo: c.DelegateTo, NoLog: c.NoLog,
-		Notify: c.Notify, Tok: n.Tok,
+		Notify: c.Notify, CheckMode: c.CheckMode, Tok: n.Tok,
 	}
 	switch {
 	case s.Retries < 0:

@@ -70,6 +70,7 @@ func (e *engine) envWith(hs *hostState, vars reflect.Value) any {
 	}))
 	must(eval.SetField(env, eval.NameFacts, maps.Clone(hs.facts)))
 	must(eval.SetField(env, eval.NameInventory, e.invEnv))
+	must(eval.SetField(env, eval.NameRun, eval.RunInfo{ID: e.opts.RunID, Check: e.opts.Check, Diff: e.opts.Diff}))
 	hs.mu.Lock()
 	for name, r := range hs.registered {
 		must(eval.SetField(env, name, r))

@@ -577,3 +577,35 @@ func TestLimit(t *testing.T) {
 		t.Fatalf("limit: %v", got)
 	}
 }
+
+func TestChangedWhenAndFailedWhenDecideTheOutcome(t *testing.T) {
+	h := newHarness()
+	yml := header + `plays:
+  - hosts: h1
+    steps:
+      - fake: {tag: probe, changed: true}
+        register: p
+        changed_when: 'p.stdout == "nope"'
+      - fake: {tag: quiet}
+        register: q
+        changed_when: true
+      - fake: {tag: bad}
+        register: b
+        failed_when: 'b.stdout == "bad"'
+`
+	recap, err := h.run(t, yml, hostsInv(t, 1), nil)
+	if err == nil || !strings.Contains(err.Error(), "failed_when") {
+		t.Fatalf("failed_when should fail the step: %v", err)
+	}
+	var outcomes []events.Outcome
+	for _, e := range h.rec.Filter(events.HostEnd) {
+		outcomes = append(outcomes, e.Outcome)
+	}
+	want := []events.Outcome{events.OK, events.Changed, events.Failed}
+	if !reflect.DeepEqual(outcomes, want) {
+		t.Fatalf("outcomes %v want %v", outcomes, want)
+	}
+	if recap.Totals().Changed != 1 {
+		t.Fatalf("recap changed %d", recap.Totals().Changed)
+	}
+}

@@ -95,9 +95,10 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 	if err != nil {
 		return events.Failed, modules.Result{}, err
 	}
+	check := e.opts.Check && (step.CheckMode == nil || *step.CheckMode)
 	target := &modules.Target{
 		Host:  modules.HostInfo{Name: hs.host.Name, Address: hs.host.Address, Vars: hs.vars},
-		Check: e.opts.Check, Diff: e.opts.Diff, Log: log, Clock: e.opts.Clock, Prompt: e.opts.Prompt,
+		Check: check, Diff: e.opts.Diff, Log: log, Clock: e.opts.Clock, Prompt: e.opts.Prompt,
 	}
 	target.Eval = func(x *eval.Expr) (bool, error) {
 		env, err := e.env(hs)
@@ -107,7 +108,7 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 		return x.EvalBool(env)
 	}
 	checker, canCheck := step.Module.(modules.Checker)
-	if e.opts.Check && !canCheck {
+	if check && !canCheck {
 		return events.Skipped, modules.Result{Msg: "module has no check mode"}, nil
 	}
 	if _, local := step.Module.(modules.LocalOnly); !local {
@@ -128,7 +129,7 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 		if step.Timeout > 0 {
 			actx, cancel = context.WithTimeout(ctx, step.Timeout)
 		}
-		if e.opts.Check {
+		if check {
 			res, err = checker.Check(actx, target, params)
 		} else {
 			res, err = step.Module.Run(actx, target, params)
@@ -137,7 +138,7 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 		if err != nil && step.Timeout > 0 && errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("timed out after %s: %w", step.Timeout, err)
 		}
-		err = e.conclude(step, hs, res, err)
+		err = e.conclude(step, hs, &res, err)
 		if err == nil || attempt > step.Retries || ctx.Err() != nil || !(failure.IsRetryable(err) || errors.Is(err, errUntil)) {
 			break
 		}
@@ -166,7 +167,7 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 			hs.notified[h] = true
 		}
 	}
-	if !e.opts.Check {
+	if !check {
 		undoer, _ := step.Module.(modules.Undoer)
 		if len(step.Rollback) > 0 || undoer != nil {
 			hs.rollback = append(hs.rollback, rollbackEntry{step: step, params: params, result: res, undoer: undoer, si: si})
@@ -180,7 +181,7 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 
 // conclude registers the attempt's result and applies failed_when,
 // changed_when and until. It returns the attempt's final error.
-func (e *engine) conclude(step *playbook.Step, hs *hostState, res modules.Result, err error) error {
+func (e *engine) conclude(step *playbook.Step, hs *hostState, res *modules.Result, err error) error {
 	reg := eval.Registered{Ran: true, Changed: res.Changed, Failed: err != nil, RC: res.RC,
 		Stdout: res.Stdout, Stderr: res.Stderr, Msg: res.Msg, Data: res.Data}
 	if err != nil && reg.Msg == "" {
@@ -216,6 +217,7 @@ func (e *engine) conclude(step *playbook.Step, hs *hostState, res modules.Result
 			return cerr
 		}
 		reg.Changed = changed
+		res.Changed = changed
 	}
 	if step.Register != "" {
 		hs.setRegistered(step.Register, reg)

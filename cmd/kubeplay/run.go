@@ -23,6 +23,7 @@ import (
 	"github.com/kubeplay/kubeplay/runner"
 	"github.com/kubeplay/kubeplay/secret"
 	"github.com/kubeplay/kubeplay/transport/local"
+	"github.com/kubeplay/kubeplay/transport/ssh"
 )
 
 type runFlags struct {
@@ -40,6 +41,9 @@ type runFlags struct {
 	yes         bool
 	stateDir    string
 	rollbackTTL time.Duration
+	knownHosts  string
+	acceptNew   bool
+	useAgent    bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -67,6 +71,9 @@ func newRunCmd() *cobra.Command {
 	fl.BoolVar(&f.yes, "yes", false, "never prompt (pause steps use their declared default, or fail)")
 	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "where run directories (events, logs) are kept")
 	fl.DurationVar(&f.rollbackTTL, "rollback-timeout", 10*time.Minute, "bound on each host's rollback after a failure or interrupt")
+	fl.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file that host keys are checked against (default ~/.ssh/known_hosts)")
+	fl.BoolVar(&f.acceptNew, "ssh-accept-new", false, "trust and record the key of a host not yet in known_hosts (a changed key is still refused)")
+	fl.BoolVar(&f.useAgent, "ssh-agent", true, "also offer keys from ssh-agent (SSH_AUTH_SOCK)")
 	return cmd
 }
 
@@ -141,6 +148,8 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		Tags: f.tags, SkipTags: f.skipTags, StartAtStep: f.startAt,
 		Params: params, ExtraVars: vars, Sink: sink, Log: log,
 		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor,
+		Connector: ssh.NewConnector(ssh.Options{KnownHosts: f.knownHosts, AcceptNew: f.acceptNew, UseAgent: f.useAgent,
+			Passphrase: askPassphrase}),
 	})
 	if recap != nil && f.output == "text" {
 		var rows []output.RecapRow
@@ -241,4 +250,15 @@ func (p prompter) Confirm(ctx context.Context, q string) (bool, bool, error) {
 	case a := <-ans:
 		return a == "y" || a == "yes", true, nil
 	}
+}
+
+// askPassphrase prompts for an encrypted key's passphrase on the terminal.
+func askPassphrase(path string) ([]byte, error) {
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return nil, fmt.Errorf("key %s is encrypted and there is no terminal to ask for its passphrase (use ssh-agent)", path)
+	}
+	fmt.Fprintf(os.Stderr, "passphrase for %s: ", path)
+	defer fmt.Fprintln(os.Stderr)
+	return term.ReadPassword(fd)
 }

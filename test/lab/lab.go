@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -35,7 +36,16 @@ type Config struct {
 	ScriptsDir   string // test/lab/scripts; default found from the source tree
 	ControlPlane int    // default 3
 	Workers      int    // default 2
+	NoCluster    bool   // nodes and sshd only (no packages, no control plane)
 }
+
+// Node roles. Scratch nodes are bare sshd hosts that tests add and remove
+// (they are not cluster members and not in the inventory's nodes group).
+const (
+	RoleControlPlane = "control-plane"
+	RoleWorker       = "worker"
+	RoleScratch      = "scratch"
+)
 
 // Node is one lab node.
 type Node struct {
@@ -47,8 +57,9 @@ type Node struct {
 
 // Lab is a running lab.
 type Lab struct {
-	cfg   Config
-	Nodes []Node `json:"nodes"`
+	cfg       Config
+	Nodes     []Node `json:"nodes"`
+	ClusterUp bool   `json:"cluster_up"`
 }
 
 // DefaultConfig fills in defaults from the environment.
@@ -96,6 +107,7 @@ func findScripts() string {
 
 // Paths of the files the lab writes for its users.
 func (l *Lab) StateDir() string       { return l.cfg.StateDir }
+func (l *Lab) ScriptsDir() string     { return l.cfg.ScriptsDir }
 func (l *Lab) KeyFile() string        { return filepath.Join(l.cfg.StateDir, "ssh", "id_ed25519") }
 func (l *Lab) KnownHostsFile() string { return filepath.Join(l.cfg.StateDir, "ssh", "known_hosts") }
 func (l *Lab) InventoryFile() string  { return filepath.Join(l.cfg.StateDir, "inventory.yaml") }
@@ -115,7 +127,12 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, ErrNotRoot
 	}
 	l := &Lab{cfg: cfg}
-	if err := l.load(); err == nil && l.healthy(ctx) == nil && l.matches() {
+	if err := l.load(); err == nil && l.healthy(ctx) == nil && l.matches() && (cfg.NoCluster || l.ClusterUp) {
+		if l.ClusterUp {
+			if err := l.ensureServices(ctx); err != nil {
+				return nil, err
+			}
+		}
 		return l, nil
 	}
 	// anything half there is torn down first: up is idempotent
@@ -135,16 +152,99 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, err
 	}
 	for i := 1; i <= cfg.ControlPlane; i++ {
-		if _, err := l.addNode(ctx, fmt.Sprintf("cp%d", i), "control-plane"); err != nil {
+		if _, err := l.addNode(ctx, fmt.Sprintf("cp%d", i), RoleControlPlane); err != nil {
 			return nil, err
 		}
 	}
 	for i := 1; i <= cfg.Workers; i++ {
-		if _, err := l.addNode(ctx, fmt.Sprintf("w%d", i), "worker"); err != nil {
+		if _, err := l.addNode(ctx, fmt.Sprintf("w%d", i), RoleWorker); err != nil {
 			return nil, err
 		}
 	}
+	if err := l.save(); err != nil {
+		return nil, err
+	}
+	if cfg.NoCluster {
+		return l, nil
+	}
+	if err := l.upCluster(ctx); err != nil {
+		return nil, fmt.Errorf("lab cluster: %w", err)
+	}
+	l.ClusterUp = true
 	return l, l.save()
+}
+
+// upCluster builds (or finds cached) components and packages, provisions
+// every node, and bootstraps the control plane with kubeadm.
+func (l *Lab) upCluster(ctx context.Context) error {
+	v, err := LoadVersions(l.cfg.ScriptsDir)
+	if err != nil {
+		return err
+	}
+	step := func(what string, fn func() error) error {
+		start := time.Now()
+		fmt.Fprintf(os.Stderr, "lab: %s\n", what)
+		if err := fn(); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "lab: %s: done in %s\n", what, time.Since(start).Round(100*time.Millisecond))
+		return nil
+	}
+	if err := step("components", func() error { return l.buildComponents(ctx, v) }); err != nil {
+		return err
+	}
+	if err := step("lab binaries", func() error { return l.buildLabBinaries(ctx, v) }); err != nil {
+		return err
+	}
+	if err := step("packages", func() error { return l.buildPackages(ctx, v) }); err != nil {
+		return err
+	}
+	if err := l.startRepoServer(ctx); err != nil {
+		return err
+	}
+	if err := step("provision nodes", func() error {
+		var wg sync.WaitGroup
+		errs := make([]error, len(l.Nodes))
+		for i, n := range l.Nodes {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = l.provision(ctx, n, v.Kube[0]) }()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}); err != nil {
+		return err
+	}
+	if err := step("kubeadm", func() error { return l.bootstrapCluster(ctx, v.Kube[0]) }); err != nil {
+		return err
+	}
+	return l.startKwok(ctx, v.Kwok)
+}
+
+// ensureServices restarts the runner-side services of a reused lab (the
+// package repository and kwok) if they are not running.
+func (l *Lab) ensureServices(ctx context.Context) error {
+	v, err := LoadVersions(l.cfg.ScriptsDir)
+	if err != nil {
+		return err
+	}
+	if err := l.startRepoServer(ctx); err != nil {
+		return err
+	}
+	if pidAlive(filepath.Join(l.cfg.StateDir, "kwok.pid")) {
+		return nil
+	}
+	return l.startKwok(ctx, v.Kwok)
+}
+
+// ClusterNodes are the nodes that are members of the cluster.
+func (l *Lab) ClusterNodes() []Node {
+	var out []Node
+	for _, n := range l.Nodes {
+		if n.Role != RoleScratch {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Open adopts a running lab without starting anything.
@@ -159,9 +259,10 @@ func Open(ctx context.Context, cfg Config) (*Lab, error) {
 func (l *Lab) matches() bool {
 	cp, w := 0, 0
 	for _, n := range l.Nodes {
-		if n.Role == "control-plane" {
+		switch n.Role {
+		case RoleControlPlane:
 			cp++
-		} else {
+		case RoleWorker:
 			w++
 		}
 	}

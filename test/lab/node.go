@@ -49,14 +49,19 @@ func (l *Lab) AddNode(ctx context.Context, name, role string) (Node, error) {
 	return n, l.save()
 }
 
-func (l *Lab) addNode(ctx context.Context, name, role string) (Node, error) {
+func (l *Lab) addNode(ctx context.Context, name, role string) (n Node, err error) {
+	defer func() {
+		if err != nil {
+			_ = removeNode(context.WithoutCancel(ctx), l.cfg, name) // leave nothing half made
+		}
+	}()
 	if _, exists := l.Node(name); exists {
 		return Node{}, fmt.Errorf("node %s exists", name)
 	}
 	if len(vethPfx+name) > 15 {
 		return Node{}, fmt.Errorf("node name %q too long", name)
 	}
-	n := Node{Name: name, IP: l.nextIP(), Role: role}
+	n = Node{Name: name, IP: l.nextIP(), Role: role}
 	dir := l.nodeDir(name)
 	if err := os.RemoveAll(dir); err != nil {
 		return n, err
@@ -158,6 +163,10 @@ func (l *Lab) StopSSHD(name string) error {
 
 func removeNode(ctx context.Context, cfg Config, name string) error {
 	ns := nsPrefix + name
+	// a later node may reuse the address: forget the old neighbour entry
+	if b, err := os.ReadFile(filepath.Join(cfg.NodesDir, name, "ip")); err == nil {
+		_ = exec.CommandContext(ctx, "ip", "neigh", "flush", "to", strings.TrimSpace(string(b)), "dev", Bridge).Run()
+	}
 	if err := killNetns(ctx, ns); err != nil {
 		return err
 	}
@@ -166,8 +175,10 @@ func removeNode(ctx context.Context, cfg Config, name string) error {
 			return err
 		}
 	}
+	// the veth pair usually goes with the namespace, asynchronously
 	if exec.CommandContext(ctx, "ip", "link", "show", vethPfx+name).Run() == nil {
-		if err := run(ctx, "ip", "link", "del", vethPfx+name); err != nil {
+		if err := run(ctx, "ip", "link", "del", vethPfx+name); err != nil &&
+			exec.CommandContext(ctx, "ip", "link", "show", vethPfx+name).Run() == nil {
 			return err
 		}
 	}
@@ -235,6 +246,8 @@ func Down(ctx context.Context, cfg Config) error {
 			errs = append(errs, err)
 		}
 	}
+	stopPIDFile(filepath.Join(cfg.StateDir, "apt-server.pid"))
+	stopPIDFile(filepath.Join(cfg.StateDir, "kwok.pid"))
 	if exec.CommandContext(ctx, "ip", "link", "show", Bridge).Run() == nil {
 		if err := run(ctx, "ip", "link", "del", Bridge); err != nil {
 			errs = append(errs, err)
@@ -275,15 +288,18 @@ func (l *Lab) writeKnownHosts() error {
 }
 
 func (l *Lab) writeInventory() error {
-	var cps, ws []string
+	var cps, ws, scratch []string
 	nodes := append([]Node(nil), l.Nodes...)
 	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	var hosts strings.Builder
 	for _, n := range nodes {
-		if n.Role == "control-plane" {
+		switch n.Role {
+		case RoleControlPlane:
 			cps = append(cps, n.Name)
-		} else {
+		case RoleWorker:
 			ws = append(ws, n.Name)
+		default:
+			scratch = append(scratch, n.Name)
 		}
 		fmt.Fprintf(&hosts, "  %s: {address: %s, node_name: %s}\n", n.Name, n.IP, n.Name)
 	}
@@ -293,8 +309,9 @@ groups:
   control_plane: {hosts: [%s]}
   workers: {hosts: [%s]}
   nodes: {children: [control_plane, workers]}
+  scratch: {hosts: [%s]}
 hosts:
-%s`, l.KeyFile(), strings.Join(cps, ", "), strings.Join(ws, ", "), hosts.String())
+%s`, l.KeyFile(), strings.Join(cps, ", "), strings.Join(ws, ", "), strings.Join(scratch, ", "), hosts.String())
 	return os.WriteFile(l.InventoryFile(), []byte(inv), 0o600)
 }
 

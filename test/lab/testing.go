@@ -63,8 +63,9 @@ func (l *Lab) WithNode(t testing.TB, name, role string) Node {
 		t.Fatal(err)
 	}
 	defer unlock()
-	if _, exists := l.Node(name); exists {
-		_ = l.RemoveNode(ctx, name)
+	// whatever an earlier, interrupted test left under this name goes first
+	if err := l.RemoveNode(ctx, name); err != nil {
+		t.Fatalf("remove stale node %s: %v", name, err)
 	}
 	n, err := l.AddNode(ctx, name, role)
 	if err != nil {

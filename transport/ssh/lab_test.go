@@ -36,7 +36,7 @@ func TestLabExecEveryNode(t *testing.T) {
 	ctx := context.Background()
 	c := connector(l, nil)
 	seen := map[string]bool{}
-	for _, n := range l.Nodes {
+	for _, n := range l.ClusterNodes() {
 		conn, err := c.Connect(ctx, labHost(l, n))
 		if err != nil {
 			t.Fatalf("%s: %v", n.Name, err)
@@ -125,7 +125,7 @@ func TestLabAuthRejected(t *testing.T) {
 
 func TestLabDeadSSHDAndDroppedCommand(t *testing.T) {
 	l := lab.Start(t)
-	n := l.WithNode(t, "tx1", "worker")
+	n := l.WithNode(t, "tx1", lab.RoleScratch)
 	ctx := context.Background()
 	c := connector(l, func(o *ssh.Options) { o.KeepAliveInterval = 200 * time.Millisecond })
 	conn, err := c.Connect(ctx, labHost(l, n))
@@ -159,7 +159,7 @@ func TestLabDeadSSHDAndDroppedCommand(t *testing.T) {
 
 func TestLabBlackholeCaughtByKeepalive(t *testing.T) {
 	l := lab.Start(t)
-	n := l.WithNode(t, "tx2", "worker")
+	n := l.WithNode(t, "tx2", lab.RoleScratch)
 	ctx := context.Background()
 	c := connector(l, func(o *ssh.Options) { o.KeepAliveInterval = 200 * time.Millisecond; o.KeepAliveMax = 3 })
 	conn, err := c.Connect(ctx, labHost(l, n))
@@ -198,7 +198,7 @@ func TestLabSecretsNeverInArgv(t *testing.T) {
 	l := lab.Start(t)
 	ctx := context.Background()
 	c := connector(l, nil)
-	n := l.Nodes[len(l.Nodes)-1]
+	n := l.ClusterNodes()[len(l.ClusterNodes())-1]
 	conn, err := c.Connect(ctx, labHost(l, n))
 	if err != nil {
 		t.Fatal(err)
@@ -206,27 +206,31 @@ func TestLabSecretsNeverInArgv(t *testing.T) {
 	const value = "tok-7f3a9-very-secret"
 	done := make(chan modules.ExecResult, 1)
 	go func() {
-		r, err := conn.Exec(ctx, modules.Cmd{Shell: `sleep 1; printf '%s|' "$TOKEN"; cat`,
+		r, err := conn.Exec(ctx, modules.Cmd{Shell: `sleep 3; printf '%s|' "$TOKEN"; cat`,
 			Env: map[string]secret.String{"TOKEN": secret.New(value)}, Stdin: strings.NewReader(value + "-stdin")})
 		if err != nil {
 			t.Error(err)
 		}
 		done <- r
 	}()
-	time.Sleep(400 * time.Millisecond)
 	watch, err := c.Connect(ctx, labHost(l, n))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := watch.Exec(ctx, modules.Cmd{Shell: `for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' < $f; echo; done`})
-	if err != nil {
-		t.Fatal(err)
+	// read every command line on the machine until the step is seen running
+	sawStep := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !sawStep; {
+		ps, err := watch.Exec(ctx, modules.Cmd{Shell: `for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' < $f; echo; done`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(ps.Stdout, value) {
+			t.Fatalf("secret visible in a remote command line:\n%s", ps.Stdout)
+		}
+		sawStep = strings.Contains(ps.Stdout, "sleep 3")
 	}
-	if !strings.Contains(ps.Stdout, "sleep 1") {
-		t.Fatalf("the step was not running while argv was read:\n%s", ps.Stdout)
-	}
-	if strings.Contains(ps.Stdout, value) {
-		t.Fatalf("secret visible in a remote command line:\n%s", ps.Stdout)
+	if !sawStep {
+		t.Fatal("never saw the step running while reading command lines")
 	}
 	r := <-done
 	if r.Stdout != value+"|"+value+"-stdin" {

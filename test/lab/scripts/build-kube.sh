@@ -5,6 +5,10 @@
 set -euo pipefail
 ver=${1#v}
 cache=${KUBEPLAY_LAB_CACHE:-$HOME/.cache/kubeplay/lab}
+# one build of a version at a time (a test run and make lab-up may race)
+mkdir -p "$cache/build"
+exec 9>"$cache/build/kube-v$ver.lock"
+flock 9
 out=$cache/kube/v$ver
 bins=(kube-apiserver kube-controller-manager kube-scheduler kubeadm kubectl)
 missing=0

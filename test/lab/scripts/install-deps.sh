@@ -8,6 +8,9 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v dpkg-scanpackages >/dev/null 2>&1 || need+=(dpkg-dev)
 command -v apt-ftparchive >/dev/null 2>&1 || need+=(apt-utils)
+command -v gpg >/dev/null 2>&1 || need+=(gnupg)
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+[ -f /usr/sbin/update-ca-certificates ] || need+=(ca-certificates)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "missing packages: ${need[*]} (run as root)" >&2; exit 1; fi
   echo "installing: ${need[*]}"

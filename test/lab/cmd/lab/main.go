@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/kubeplay/kubeplay/test/lab"
 )
@@ -15,6 +17,7 @@ func main() {
 	cfg := lab.DefaultConfig()
 	flag.IntVar(&cfg.ControlPlane, "control-planes", 3, "control-plane nodes")
 	flag.IntVar(&cfg.Workers, "workers", 2, "worker nodes")
+	flag.BoolVar(&cfg.NoCluster, "no-cluster", false, "nodes with sshd only: no packages, no control plane")
 	flag.Parse()
 	ctx := context.Background()
 	if err := do(ctx, cfg, flag.Args()); err != nil {
@@ -42,6 +45,10 @@ func do(ctx context.Context, cfg lab.Config, args []string) error {
 		fmt.Println("point your shell at it with: eval \"$(make -s lab-env)\"")
 	case "down":
 		return lab.Down(ctx, cfg)
+	case "serve-apt":
+		sctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		return lab.ServeRepo(sctx, cfg)
 	case "env", "status":
 		l, err := lab.Open(ctx, cfg)
 		if err != nil {

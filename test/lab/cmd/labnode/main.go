@@ -1,0 +1,163 @@
+// Command labnode is installed inside lab nodes under several names:
+//   - systemctl: start/stop/restart/reload/status/is-active/is-enabled/
+//     enable/disable/daemon-reload for the node's units (package systemd);
+//   - containerd (and cri-dockerd, dockerd): a container runtime stand-in
+//     that serves its socket and reports its version to the kubelet.
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/kubeplay/kubeplay/test/lab/systemd"
+)
+
+func main() {
+	name := filepath.Base(os.Args[0])
+	args := os.Args[1:]
+	if name == "labnode" && len(args) > 0 {
+		name, args = args[0], args[1:]
+	}
+	var code int
+	switch name {
+	case "systemctl":
+		code = systemctl(args)
+	case "__supervise": // systemctl re-executing itself to supervise a unit
+		code = systemctl(append([]string{name}, args...))
+	case "containerd", "cri-dockerd", "dockerd":
+		code = runtime(name, args)
+	default:
+		fmt.Fprintf(os.Stderr, "labnode: unknown personality %q\n", name)
+		code = 2
+	}
+	os.Exit(code)
+}
+
+func systemctl(args []string) int {
+	var words []string
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			words = append(words, a)
+		}
+	}
+	if len(words) == 0 {
+		fmt.Fprintln(os.Stderr, "systemctl: lab nodes support start, stop, restart, try-restart, reload, status, is-active, is-enabled, enable, disable, daemon-reload")
+		return 1
+	}
+	verb, units := words[0], words[1:]
+	self, _ := os.Executable()
+	code := 0
+	for i := range units {
+		if !strings.Contains(units[i], ".") {
+			units[i] += ".service"
+		}
+	}
+	switch verb {
+	case "daemon-reload", "reset-failed":
+		return 0 // units are read at every start
+	case "__supervise":
+		if err := systemd.Supervise(units[0]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
+	}
+	for _, u := range units {
+		var err error
+		switch verb {
+		case "start":
+			err = systemd.Start(self, u)
+		case "stop":
+			err = systemd.Stop(u)
+		case "restart", "reload", "try-restart", "reload-or-restart":
+			if verb == "try-restart" && systemd.State(u) != systemd.Active {
+				continue
+			}
+			err = systemd.Restart(self, u)
+		case "is-active":
+			s := systemd.State(u)
+			fmt.Println(s)
+			if s != systemd.Active {
+				code = 3
+			}
+		case "is-enabled":
+			if _, serr := os.Stat(wantsLink(u)); serr == nil {
+				fmt.Println("enabled")
+			} else {
+				fmt.Println("disabled")
+				code = 1
+			}
+		case "enable":
+			if _, err = systemd.Load(u); err == nil {
+				_ = os.MkdirAll(filepath.Dir(wantsLink(u)), 0o755)
+				_ = os.Remove(wantsLink(u))
+				err = os.Symlink("/lib/systemd/system/"+u, wantsLink(u))
+			}
+		case "disable":
+			_ = os.Remove(wantsLink(u))
+		case "status":
+			s := systemd.State(u)
+			fmt.Printf("● %s\n     Active: %s\n", u, s)
+			if s != systemd.Active {
+				code = 3
+			}
+		default:
+			fmt.Fprintf(os.Stderr, "systemctl: %q is not supported on lab nodes\n", verb)
+			return 1
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "Failed to %s %s: %v\n", verb, u, err)
+			code = 1
+		}
+	}
+	return code
+}
+
+func wantsLink(unit string) string {
+	return filepath.Join("/etc/systemd/system/multi-user.target.wants", unit)
+}
+
+// runtime serves a CRI-looking socket and publishes its version, so that
+// stopping the runtime is observable (the socket disappears) and the kubelet
+// reports the runtime it runs on.
+func runtime(name string, args []string) int {
+	sock := map[string]string{
+		"containerd":  "/run/containerd/containerd.sock",
+		"cri-dockerd": "/run/cri-dockerd.sock",
+		"dockerd":     "/run/docker.sock",
+	}[name]
+	ver := map[string]string{
+		"containerd":  "containerd://1.7.24",
+		"cri-dockerd": "docker://27.3.1",
+		"dockerd":     "docker://27.3.1",
+	}[name]
+	_ = os.MkdirAll(filepath.Dir(sock), 0o755)
+	_ = os.Remove(sock)
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.Remove(sock)
+	_ = os.MkdirAll("/run/lab", 0o755)
+	_ = os.WriteFile("/run/lab/runtime-version", []byte(ver+"\n"), 0o644)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+	l.Close()
+	return 0
+}

@@ -1,0 +1,163 @@
+package lab_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubeplay/kubeplay/test/lab"
+)
+
+func client(t *testing.T, l *lab.Lab) kubernetes.Interface {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", l.KubeconfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("%s: not true after %s: %s", what, timeout, last)
+}
+
+func TestNodesReadyAtFirstVersion(t *testing.T) {
+	l := lab.Start(t)
+	v, err := lab.LoadVersions(l.ScriptsDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, l)
+	poll(t, 2*time.Minute, "every lab node Ready", func() (bool, string) {
+		nodes, err := c.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		ready := 0
+		var state []string
+		for _, n := range nodes.Items {
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && n.Status.NodeInfo.KubeletVersion == "v"+v.Kube[0] {
+					ready++
+				}
+			}
+			state = append(state, n.Name+"="+n.Status.NodeInfo.KubeletVersion)
+		}
+		return ready == len(l.ClusterNodes()) && len(nodes.Items) == len(l.ClusterNodes()), fmt.Sprint(state)
+	})
+}
+
+func TestEtcdThreeVotingMembers(t *testing.T) {
+	l := lab.Start(t)
+	out, err := l.Exec(context.Background(), "cp1", `ETCDCTL_API=3 "$(ls -d "$(cat /etc/kubeplay-lab/cache)"/etcd/v*/etcdctl | head -1)" --endpoints https://127.0.0.1:2379 \
+  --cacert /etc/kubernetes/pki/etcd/ca.crt --cert /etc/kubernetes/pki/etcd/healthcheck-client.crt \
+  --key /etc/kubernetes/pki/etcd/healthcheck-client.key member list -w json 2>/dev/null | head -c 100000`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ml struct {
+		Members []struct {
+			Name      string `json:"name"`
+			IsLearner bool   `json:"isLearner"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(firstJSON(out)), &ml); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	voting := 0
+	for _, m := range ml.Members {
+		if m.Name != "" && !m.IsLearner {
+			voting++
+		}
+	}
+	if voting != 3 {
+		t.Fatalf("want 3 started voting members: %+v", ml.Members)
+	}
+}
+
+func firstJSON(s string) string {
+	if i := strings.Index(s, "{"); i >= 0 {
+		return s[i:]
+	}
+	return s
+}
+
+func TestSSHStrictHostKeys(t *testing.T) {
+	l := lab.Start(t)
+	seen := map[string]bool{}
+	for _, n := range l.ClusterNodes() {
+		out, err := exec.Command("ssh", "-i", l.KeyFile(), "-o", "UserKnownHostsFile="+l.KnownHostsFile(),
+			"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "root@"+n.IP, "hostname").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v: %s", n.Name, err, out)
+		}
+		h := strings.TrimSpace(string(out))
+		if h != n.Name || seen[h] {
+			t.Fatalf("hostname %q on %s", h, n.Name)
+		}
+		seen[h] = true
+	}
+}
+
+func TestPackagesHeldFromLabRepo(t *testing.T) {
+	l := lab.Start(t)
+	v, _ := lab.LoadVersions(l.ScriptsDir())
+	out, err := l.Exec(context.Background(), "w1", "apt-cache madison kubeadm; echo ---; apt-mark showhold; echo ---; cat /etc/apt/sources.list.d/kubernetes.list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(out, "---")
+	if !strings.Contains(parts[0], lab.DebVersion(v.Kube[0])) || !strings.Contains(parts[0], "https://pkgs.k8s.io/core:/stable:/v"+lab.Minor(v.Kube[0])+"/deb") {
+		t.Fatalf("madison: %s", parts[0])
+	}
+	for _, p := range []string{"kubeadm", "kubelet", "kubectl"} {
+		if !strings.Contains(parts[1], p) {
+			t.Fatalf("%s not held: %s", p, parts[1])
+		}
+	}
+}
+
+func TestStaticPodManifestControlsComponent(t *testing.T) {
+	l := lab.Start(t)
+	ctx := context.Background()
+	// the node's own scheduler: its port in the node's network namespace
+	// (process lists are shared between lab nodes)
+	running := func() bool {
+		out, _ := l.Exec(ctx, "cp2", "bash -c 'exec 3<>/dev/tcp/127.0.0.1/10259' 2>/dev/null && echo yes || echo no")
+		return strings.TrimSpace(out) == "yes"
+	}
+	poll(t, 30*time.Second, "scheduler running on cp2", func() (bool, string) { return running(), "" })
+	if _, err := l.Exec(ctx, "cp2", "mv /etc/kubernetes/manifests/kube-scheduler.yaml /etc/kubernetes/kube-scheduler.yaml.moved"); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Exec(ctx, "cp2", "test -f /etc/kubernetes/kube-scheduler.yaml.moved && mv /etc/kubernetes/kube-scheduler.yaml.moved /etc/kubernetes/manifests/kube-scheduler.yaml")
+	poll(t, 30*time.Second, "scheduler stopped", func() (bool, string) { return !running(), "" })
+	if _, err := l.Exec(ctx, "cp2", "mv /etc/kubernetes/kube-scheduler.yaml.moved /etc/kubernetes/manifests/kube-scheduler.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 30*time.Second, "scheduler restarted", func() (bool, string) { return running(), "" })
+}
