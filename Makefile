@@ -2,7 +2,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/kubeplay
 
-.PHONY: all build test unit lint fmt vet clean lab-up lab-down lab-env lab-status deps
+.PHONY: all build test unit lint fmt vet clean lab-up lab-down lab-env lab-status deps demo
 
 all: build
 
@@ -46,3 +46,10 @@ lab-env:
 
 lab-status:
 	@$(GO) run ./test/lab/cmd/lab status
+
+## demo: bring up the lab and run a bundled playbook against it over SSH.
+## (The bundled kubeadm-upgrade becomes the demo when its modules land.)
+demo: build lab-up
+	@eval "$$($(GO) run ./test/lab/cmd/lab env)"; \
+	  bin/kubeplay run audit-runtime-endpoint -e expect=unix:///run/containerd/containerd.sock && \
+	  echo && $$LAB_KUBECTL get nodes -o wide

@@ -57,7 +57,7 @@ func newRunCmd() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (kubeplay YAML, Ansible INI or YAML)")
+	fl.StringVarP(&f.inventory, "inventory", "i", os.Getenv("KUBEPLAY_INVENTORY"), "inventory file (kubeplay YAML, Ansible INI or YAML; default $KUBEPLAY_INVENTORY)")
 	fl.StringVarP(&f.limit, "limit", "l", "", "further limit hosts with a pattern")
 	fl.StringArrayVarP(&f.extra, "extra", "e", nil, "param or extra var: key=value or @file.yaml (repeatable)")
 	fl.BoolVar(&f.check, "check", false, "check mode: predict changes, change nothing")
@@ -71,7 +71,7 @@ func newRunCmd() *cobra.Command {
 	fl.BoolVar(&f.yes, "yes", false, "never prompt (pause steps use their declared default, or fail)")
 	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir(), "where run directories (events, logs) are kept")
 	fl.DurationVar(&f.rollbackTTL, "rollback-timeout", 10*time.Minute, "bound on each host's rollback after a failure or interrupt")
-	fl.StringVar(&f.knownHosts, "known-hosts", "", "known_hosts file that host keys are checked against (default ~/.ssh/known_hosts)")
+	fl.StringVar(&f.knownHosts, "known-hosts", os.Getenv("KUBEPLAY_KNOWN_HOSTS"), "known_hosts file that host keys are checked against (default $KUBEPLAY_KNOWN_HOSTS, else ~/.ssh/known_hosts)")
 	fl.BoolVar(&f.acceptNew, "ssh-accept-new", false, "trust and record the key of a host not yet in known_hosts (a changed key is still refused)")
 	fl.BoolVar(&f.useAgent, "ssh-agent", true, "also offer keys from ssh-agent (SSH_AUTH_SOCK)")
 	return cmd

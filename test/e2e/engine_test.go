@@ -13,6 +13,7 @@ import (
 	"github.com/kubeplay/kubeplay/inventory"
 	"github.com/kubeplay/kubeplay/modules"
 	"github.com/kubeplay/kubeplay/playbook"
+	"github.com/kubeplay/kubeplay/playbooks"
 	"github.com/kubeplay/kubeplay/runner"
 	"github.com/kubeplay/kubeplay/test/lab"
 	"github.com/kubeplay/kubeplay/transport/local"
@@ -147,5 +148,31 @@ plays:
 	}
 	if len(r.rec.Filter(events.RollbackEnd)) != 1 {
 		t.Fatal("want exactly one rollback")
+	}
+}
+
+func TestBundledRuntimeAudit(t *testing.T) {
+	l := lab.Start(t)
+	src, err := playbooks.Source("audit-runtime-endpoint")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runPlaybook(t, l, string(src), func(o *runner.Options) {
+		o.Params = map[string]any{"expect": "unix:///run/containerd/containerd.sock"}
+	})
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.recap.Totals().Changed != 0 {
+		t.Fatal("an audit changes nothing")
+	}
+	// a node whose kubelet uses another endpoint than expected is reported and fails
+	r = runPlaybook(t, l, string(src), func(o *runner.Options) {
+		o.Params = map[string]any{"expect": "unix:///run/cri-dockerd.sock"}
+		o.Limit = "w2"
+	})
+	var re *failure.RunError
+	if !errors.As(r.err, &re) || re.Hosts[0].Host != "w2" || !strings.Contains(r.err.Error(), "w2 uses unix:///run/containerd/containerd.sock") {
+		t.Fatalf("want w2 reported with its endpoint: %v", r.err)
 	}
 }

@@ -323,6 +323,11 @@ func (l *Lab) Env() string {
 	fmt.Fprintf(&b, "export KUBEPLAY_LAB_DIR=%s\n", l.cfg.StateDir)
 	fmt.Fprintf(&b, "export KUBECONFIG=%s\n", l.KubeconfigFile())
 	fmt.Fprintf(&b, "export KUBEPLAY_INVENTORY=%s\n", l.InventoryFile())
+	fmt.Fprintf(&b, "export KUBEPLAY_KNOWN_HOSTS=%s\n", l.KnownHostsFile())
+	if v, err := LoadVersions(l.cfg.ScriptsDir); err == nil {
+		// the lab's own kubectl (the machine's may be far from the lab's version)
+		fmt.Fprintf(&b, "export LAB_KUBECTL=%s\n", filepath.Join(l.cacheDir(), "kube", "v"+v.Kube[0], "kubectl"))
+	}
 	fmt.Fprintf(&b, "alias lab-ssh='ssh -i %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -l root'\n", l.KeyFile(), l.KnownHostsFile())
 	return b.String()
 }

@@ -161,3 +161,55 @@ func TestStaticPodManifestControlsComponent(t *testing.T) {
 	}
 	poll(t, 30*time.Second, "scheduler restarted", func() (bool, string) { return running(), "" })
 }
+
+func TestStoppingTheKubelet(t *testing.T) {
+	l := lab.Start(t)
+	ctx := context.Background()
+	c := client(t, l)
+	ready := func(node string) (bool, string) {
+		n, err := c.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady {
+				return cond.Status == corev1.ConditionTrue, string(cond.Status)
+			}
+		}
+		return false, "no Ready condition"
+	}
+	apiserverUp := func() bool {
+		out, _ := l.Exec(ctx, "cp3", "bash -c 'exec 3<>/dev/tcp/127.0.0.1/6443' 2>/dev/null && echo yes || echo no")
+		return strings.TrimSpace(out) == "yes"
+	}
+	defer l.Exec(ctx, "cp3", "systemctl start kubelet")
+	if out, err := l.Exec(ctx, "cp3", "systemctl stop kubelet; systemctl is-active kubelet || true"); err != nil || strings.TrimSpace(out) != "inactive" {
+		t.Fatalf("stop: %q %v", out, err)
+	}
+	poll(t, 30*time.Second, "cp3's static pods stopped with its kubelet", func() (bool, string) { return !apiserverUp(), "" })
+	poll(t, 90*time.Second, "cp3 NotReady", func() (bool, string) { ok, s := ready("cp3"); return !ok, s })
+	if _, err := l.Exec(ctx, "cp3", "systemctl start kubelet"); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 60*time.Second, "cp3's kube-apiserver back", func() (bool, string) { return apiserverUp(), "" })
+	poll(t, 60*time.Second, "cp3 Ready again", func() (bool, string) { return ready("cp3") })
+}
+
+func TestKubeletRestartKeepsStaticPods(t *testing.T) {
+	l := lab.Start(t)
+	ctx := context.Background()
+	pid := func() string {
+		out, _ := l.Exec(ctx, "cp2", "cat /run/lab/pods/kube-apiserver.yaml.json")
+		return out
+	}
+	before := pid()
+	if _, err := l.Exec(ctx, "cp2", "systemctl restart kubelet && systemctl is-active kubelet"); err != nil {
+		t.Fatal(err)
+	}
+	// watch through the new kubelet's first syncs: the component stays the same process
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		if after := pid(); after != before || before == "" {
+			t.Fatalf("a kubelet restart must not restart static pods: %s -> %s", before, after)
+		}
+	}
+}

@@ -11,10 +11,14 @@ import (
 
 // Versions are the lab's component versions (scripts/versions.env).
 type Versions struct {
-	Kube []string // "1.36.3", "1.37.2": the first is what the lab starts at
-	Etcd []string
-	Kwok string
+	Kube  []string // "1.36.3", "1.37.2": the first is what the lab starts at
+	Extra []string // older patches: packaged (real kubeadm and kubectl), never run as a control plane
+	Etcd  []string
+	Kwok  string
 }
+
+// Packaged lists every version the repositories carry.
+func (v Versions) Packaged() []string { return append(append([]string{}, v.Kube...), v.Extra...) }
 
 // LoadVersions reads scripts/versions.env.
 func LoadVersions(scripts string) (Versions, error) {
@@ -32,6 +36,8 @@ func LoadVersions(scripts string) (Versions, error) {
 		switch k {
 		case "KUBE_VERSIONS":
 			v.Kube = strings.Fields(val)
+		case "KUBE_EXTRA_VERSIONS":
+			v.Extra = strings.Fields(val)
 		case "ETCD_VERSIONS":
 			v.Etcd = strings.Fields(val)
 		case "KWOK_VERSION":
@@ -102,7 +108,7 @@ func (l *Lab) buildLabBinaries(ctx context.Context, v Versions) error {
 	if err := os.MkdirAll(l.binDir(), 0o755); err != nil {
 		return err
 	}
-	for _, kv := range v.Kube {
+	for _, kv := range v.Packaged() {
 		if err := build(filepath.Join(l.binDir(), "kubelet-v"+kv), "./test/lab/cmd/kubelet", "-X main.version=v"+kv); err != nil {
 			return err
 		}
@@ -149,7 +155,7 @@ func (l *Lab) buildPackages(ctx context.Context, v Versions) error {
 		return err
 	}
 	minors := map[string]bool{}
-	for _, kv := range v.Kube {
+	for _, kv := range v.Packaged() {
 		repo := l.RepoDir(Minor(kv))
 		if err := os.MkdirAll(repo, 0o755); err != nil {
 			return err

@@ -7,5 +7,6 @@ override=${KUBE_VERSIONS:-}
 . "$here/versions.env"
 KUBE_VERSIONS=${override:-$KUBE_VERSIONS}
 for v in $KUBE_VERSIONS; do bash "$here/build-kube.sh" "$v"; done
+for v in ${KUBE_EXTRA_VERSIONS:-}; do bash "$here/build-kube.sh" "$v" kubeadm kubectl; done
 for v in $ETCD_VERSIONS; do bash "$here/build-etcd.sh" "$v"; done
 bash "$here/build-kwok.sh" "$KWOK_VERSION"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes components the lab runs, from Go modules, with real
 # version stamps, into $CACHE/kube/vX.Y.Z/. Rebuilds only what is missing.
-#   build-kube.sh 1.36.3
+#   build-kube.sh 1.36.3                  (control plane, kubeadm, kubectl)
+#   build-kube.sh 1.36.2 kubeadm kubectl  (only these)
 set -euo pipefail
 ver=${1#v}
+shift
 cache=${KUBEPLAY_LAB_CACHE:-$HOME/.cache/kubeplay/lab}
 # one build of a version at a time (a test run and make lab-up may race)
 mkdir -p "$cache/build"
@@ -11,6 +13,7 @@ exec 9>"$cache/build/kube-v$ver.lock"
 flock 9
 out=$cache/kube/v$ver
 bins=(kube-apiserver kube-controller-manager kube-scheduler kubeadm kubectl)
+if [ $# -gt 0 ]; then bins=("$@"); fi
 missing=0
 for b in "${bins[@]}"; do [ -x "$out/$b" ] || missing=1; done
 if [ $missing = 0 ]; then echo "kube v$ver: cached in $out"; exit 0; fi

@@ -1,0 +1,66 @@
+package kubelet
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadConfigRefusesWhatTheKubeletRefuses(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, "config.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: systemd\nstaticPodPath: /etc/kubernetes/manifests\n"
+	c, err := LoadConfig(write(good))
+	if err != nil || c.CgroupDriver != "systemd" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for name, body := range map[string]string{
+		"unknown field": good + "cgroupDriverr: systemd\n",
+		"wrong type":    strings.Replace(good, "cgroupDriver: systemd", "cgroupDriver: [systemd]", 1),
+		"bad driver":    strings.Replace(good, "systemd", "upstart", 1),
+		"wrong kind":    strings.Replace(good, "KubeletConfiguration", "KubeProxyConfiguration", 1),
+	} {
+		if _, err := LoadConfig(write(body)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestFlagsAndEnvFile(t *testing.T) {
+	env := filepath.Join(t.TempDir(), "kubeadm-flags.env")
+	os.WriteFile(env, []byte(`KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///run/containerd/containerd.sock --node-ip=10.77.0.14"`+"\n"), 0o644)
+	args, err := EnvFileArgs(env, "KUBELET_KUBEADM_ARGS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := ParseFlags(append([]string{"--config", "/var/lib/kubelet/config.yaml", "--kubeconfig=/etc/kubernetes/kubelet.conf"}, args...))
+	if f.Config != "/var/lib/kubelet/config.yaml" || f.Kubeconfig != "/etc/kubernetes/kubelet.conf" ||
+		f.NodeIP != "10.77.0.14" || f.RuntimeEndpoint != "unix:///run/containerd/containerd.sock" {
+		t.Fatalf("%+v", f)
+	}
+}
+
+func TestCacheResolver(t *testing.T) {
+	cache := t.TempDir()
+	for _, p := range []string{"kube/v1.36.3/kube-apiserver", "etcd/v3.6.8/etcd"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(cache, p)), 0o755)
+		os.WriteFile(filepath.Join(cache, p), nil, 0o755)
+	}
+	r := CacheResolver(cache)
+	if p, err := r("registry.k8s.io/kube-apiserver:v1.36.3"); err != nil || !strings.HasSuffix(p, "kube/v1.36.3/kube-apiserver") {
+		t.Fatal(p, err)
+	}
+	if p, err := r("registry.k8s.io/etcd:3.6.8-0"); err != nil || !strings.HasSuffix(p, "etcd/v3.6.8/etcd") {
+		t.Fatal(p, err)
+	}
+	if _, err := r("registry.k8s.io/kube-apiserver:v1.99.0"); err == nil {
+		t.Fatal("a version the lab has no binary for must be an error")
+	}
+}
