@@ -9,8 +9,9 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/kubeplay
 
-## test: the README's test command: lint, then every test with the race detector
-test: lint
+## test: the README's test command: lint, bring up the lab (root; cached
+## builds), then every test with the race detector
+test: lint lab-up
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 unit:
