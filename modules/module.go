@@ -247,5 +247,6 @@ func Builtin() *Registry {
 	return NewRegistry(
 		Assert{}, Debug{}, SetVars{}, Wait{}, Pause{},
 		Command{}, Shell{},
+		AptPin{}, SwapRepo{},
 	)
 }

@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/kubeplay/kubeplay/test/lab/proc"
 )
 
 // RepoHost is the name nodes use for the package repositories: the docs'
@@ -136,9 +138,9 @@ func stopPIDFile(path string) {
 	if err != nil {
 		return
 	}
-	if pid, _ := strconv.Atoi(string(b)); alive(pid) {
+	if pid, _ := strconv.Atoi(string(b)); proc.Alive(pid) {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
-		for i := 0; i < 100 && alive(pid); i++ {
+		for i := 0; i < 100 && proc.Alive(pid); i++ {
 			time.Sleep(50 * time.Millisecond)
 		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -154,5 +156,5 @@ func pidAlive(path string) bool {
 		return false
 	}
 	pid, _ := strconv.Atoi(string(b))
-	return alive(pid)
+	return proc.Alive(pid)
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kubeplay/kubeplay/test/lab/proc"
 )
 
 // Defaults of the lab network. Every address the lab uses is on this
@@ -297,7 +299,7 @@ func (l *Lab) healthy(ctx context.Context) error {
 		return errors.New("no nodes")
 	}
 	for _, n := range l.Nodes {
-		if !alive(n.PID) {
+		if !proc.Alive(n.PID) {
 			return fmt.Errorf("node %s: sshd (pid %d) is not running", n.Name, n.PID)
 		}
 		if err := waitPort(ctx, n.IP+":22", 2*time.Second); err != nil {

@@ -126,13 +126,25 @@ func TestSSHStrictHostKeys(t *testing.T) {
 func TestPackagesHeldFromLabRepo(t *testing.T) {
 	l := lab.Start(t)
 	v, _ := lab.LoadVersions(l.ScriptsDir())
-	out, err := l.Exec(context.Background(), "w1", "apt-cache madison kubeadm; echo ---; apt-mark showhold; echo ---; cat /etc/apt/sources.list.d/kubernetes.list")
+	out, err := l.Exec(context.Background(), "cp3", "apt-cache madison kubeadm; echo ---; apt-mark showhold; echo ---; cat /etc/apt/sources.list.d/kubernetes.list")
 	if err != nil {
 		t.Fatal(err)
 	}
 	parts := strings.Split(out, "---")
-	if !strings.Contains(parts[0], lab.DebVersion(v.Kube[0])) || !strings.Contains(parts[0], "https://pkgs.k8s.io/core:/stable:/v"+lab.Minor(v.Kube[0])+"/deb") {
+	if !strings.Contains(parts[0], "https://pkgs.k8s.io/core:/stable:/v"+lab.Minor(v.Kube[0])+"/deb") {
 		t.Fatalf("madison: %s", parts[0])
+	}
+	n := 0
+	for _, kv := range v.Packaged() {
+		if lab.Minor(kv) == lab.Minor(v.Kube[0]) {
+			n++
+			if !strings.Contains(parts[0], lab.DebVersion(kv)) {
+				t.Fatalf("madison does not list %s: %s", kv, parts[0])
+			}
+		}
+	}
+	if n < 2 {
+		t.Fatalf("the current minor's repository should carry two or more patch versions, has %d", n)
 	}
 	for _, p := range []string{"kubeadm", "kubelet", "kubectl"} {
 		if !strings.Contains(parts[1], p) {

@@ -315,10 +315,6 @@ hosts:
 	return os.WriteFile(l.InventoryFile(), []byte(inv), 0o600)
 }
 
-func alive(pid int) bool {
-	return pid > 0 && syscall.Kill(pid, 0) == nil
-}
-
 func waitPort(ctx context.Context, addr string, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	var last error

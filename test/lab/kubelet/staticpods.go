@@ -18,6 +18,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubeplay/kubeplay/test/lab/proc"
 )
 
 // Resolver maps a container image ("registry.k8s.io/kube-apiserver:v1.36.3")
@@ -117,23 +119,11 @@ func (s *StaticPods) adoptable(sp StaticPod) (record, bool) {
 		return record{}, false
 	}
 	var r record
-	if json.Unmarshal(b, &r) != nil || r.Hash != sp.Hash || !processAlive(r.PID) {
+	if json.Unmarshal(b, &r) != nil || r.Hash != sp.Hash || !proc.Alive(r.PID) {
 		_ = os.Remove(s.recordPath(sp.File))
 		return record{}, false
 	}
 	return r, true
-}
-
-func processAlive(pid int) bool {
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	return len(f) < 3 || f[2] != "Z"
 }
 
 // Snapshot returns the current static pods, sorted by file.
@@ -352,7 +342,7 @@ func (s *StaticPods) watchAdopted(ctx context.Context, p *podProc, r record) err
 	for {
 		select {
 		case <-t.C:
-			if !processAlive(r.PID) {
+			if !proc.Alive(r.PID) {
 				_ = os.Remove(s.recordPath(p.sp.File))
 				return fmt.Errorf("%s exited", p.sp.Pod.Name)
 			}
@@ -360,7 +350,7 @@ func (s *StaticPods) watchAdopted(ctx context.Context, p *podProc, r record) err
 			if p.leave.Load() {
 				return nil
 			}
-			s.terminate(p, r.PID, func() bool { return !processAlive(r.PID) })
+			s.terminate(p, r.PID, func() bool { return !proc.Alive(r.PID) })
 			return nil
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kubeplay/kubeplay/test/lab/proc"
 )
 
 // RunDir holds the state of supervised units.
@@ -32,7 +34,7 @@ func setState(unit, s string) { _ = os.WriteFile(statePath(unit), []byte(s+"\n")
 
 // State reports a unit's state.
 func State(unit string) string {
-	if !alive(readPID(superPID(unit))) {
+	if !proc.Alive(readPID(superPID(unit))) {
 		b, err := os.ReadFile(statePath(unit))
 		if err == nil && strings.TrimSpace(string(b)) == Failed {
 			return Failed
@@ -53,22 +55,6 @@ func readPID(path string) int {
 	}
 	p, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return p
-}
-
-func alive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	// a zombie is not alive
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	return len(f) < 3 || f[2] != "Z"
 }
 
 // Start launches a detached supervisor for the unit (self is the path of
@@ -118,13 +104,13 @@ func Stop(unit string) error {
 		unit += ".service"
 	}
 	pid := readPID(superPID(unit))
-	if alive(pid) {
+	if proc.Alive(pid) {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 		deadline := time.Now().Add(30 * time.Second)
-		for alive(pid) && time.Now().Before(deadline) {
+		for proc.Alive(pid) && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
-		if alive(pid) {
+		if proc.Alive(pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
@@ -141,7 +127,7 @@ func Restart(self, unit string) error {
 		unit += ".service"
 	}
 	sup := readPID(superPID(unit))
-	if !alive(sup) {
+	if !proc.Alive(sup) {
 		return Start(self, unit)
 	}
 	if _, err := Load(unit); err != nil {
