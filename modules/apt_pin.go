@@ -77,7 +77,9 @@ func (AptPin) state(ctx context.Context, t *Target, p *AptPinParams) (map[string
 		if err != nil {
 			return nil, nil, err
 		}
-		if f := strings.Fields(r.Stdout); r.RC == 0 && len(f) == 2 && strings.HasPrefix(f[0], "ii") {
+		// db:Status-Abbrev is want+status ("ii", or "hi" when held): the
+		// second letter says whether it is installed
+		if f := strings.Fields(r.Stdout); r.RC == 0 && len(f) == 2 && len(f[0]) >= 2 && f[0][1] == 'i' {
 			st.installed = f[1]
 		}
 		m, err := run(ctx, t.Conn, `apt-cache madison "$1"`, n)
