@@ -15,6 +15,11 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/sshd /run/lab
 echo "$name" > /etc/hostname
 printf '127.0.0.1 localhost\n%s %s\n' "$(cat "$dir/ip")" "$name" > /etc/hosts
+# a fresh node's root account: the runner machine's own shell setup (seen
+# through the overlay) is not the node's, and bash sources ~/.bashrc for
+# every command sshd runs
+cp /etc/skel/.bashrc /root/.bashrc 2>/dev/null || : > /root/.bashrc
+cp /etc/skel/.profile /root/.profile 2>/dev/null || : > /root/.profile
 # a node reaches nothing but the lab bridge: keep apt from trying the network
 rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources
 exec /usr/sbin/sshd -D -e -f "$dir/sshd_config"
