@@ -247,6 +247,6 @@ func Builtin() *Registry {
 	return NewRegistry(
 		Assert{}, Debug{}, SetVars{}, Wait{}, Pause{},
 		Command{}, Shell{},
-		AptPin{}, SwapRepo{},
+		AptPin{}, SwapRepo{}, RestartService{}, Facts{},
 	)
 }
