@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeplay/kubeplay/eval"
 	"github.com/kubeplay/kubeplay/internal/ytree"
@@ -124,9 +125,10 @@ type Prompter interface {
 
 // HostInfo describes the host a step runs for.
 type HostInfo struct {
-	Name    string
-	Address string
-	Vars    map[string]any
+	Name     string
+	Address  string
+	NodeName string // the host's Kubernetes Node
+	Vars     map[string]any
 }
 
 // Target is everything a module sees of the world.
@@ -140,6 +142,10 @@ type Target struct {
 	// Eval evaluates an expression against this host's current environment.
 	Eval   func(e *eval.Expr) (bool, error)
 	Prompt Prompter
+	// Kube is the cluster's API client; nil when no kubeconfig was given.
+	Kube kubernetes.Interface
+	// RunID identifies the run in marks kubeplay leaves on cluster objects.
+	RunID string
 }
 
 // Registry maps names to modules.
@@ -248,5 +254,6 @@ func Builtin() *Registry {
 		Assert{}, Debug{}, SetVars{}, Wait{}, Pause{},
 		Command{}, Shell{},
 		AptPin{}, SwapRepo{}, RestartService{}, Facts{},
+		Cordon{}, Uncordon{}, Drain{},
 	)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeplay/kubeplay/eval"
 	"github.com/kubeplay/kubeplay/events"
@@ -48,8 +49,9 @@ type Options struct {
 	Sink            events.Sink
 	Log             *zap.Logger
 	Clock           modules.Clock
-	Connector       Connector    // remote hosts
-	Local           modules.Conn // delegate_to: localhost
+	Connector       Connector            // remote hosts
+	Local           modules.Conn         // delegate_to: localhost
+	Kube            kubernetes.Interface // the cluster's API, for cluster steps; may be nil
 	Prompt          modules.Prompter
 	RollbackTimeout time.Duration // default 10m
 	// Redactor masks secret values in every event; Run registers the

@@ -96,17 +96,7 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 		return events.Failed, modules.Result{}, err
 	}
 	check := e.opts.Check && (step.CheckMode == nil || *step.CheckMode)
-	target := &modules.Target{
-		Host:  modules.HostInfo{Name: hs.host.Name, Address: hs.host.Address, Vars: hs.vars},
-		Check: check, Diff: e.opts.Diff, Log: log, Clock: e.opts.Clock, Prompt: e.opts.Prompt,
-	}
-	target.Eval = func(x *eval.Expr) (bool, error) {
-		env, err := e.env(hs)
-		if err != nil {
-			return false, err
-		}
-		return x.EvalBool(env)
-	}
+	target := e.target(hs, check, log)
 	checker, canCheck := step.Module.(modules.Checker)
 	if check && !canCheck {
 		return events.Skipped, modules.Result{Msg: "module has no check mode"}, nil
@@ -284,8 +274,8 @@ func (e *engine) rollback(ctx context.Context, sc *scope, hs *hostState) {
 		if len(ent.step.Rollback) > 0 {
 			err = e.runRollbackSteps(rctx, sc, ent, hs)
 		} else {
-			target := &modules.Target{Host: modules.HostInfo{Name: hs.host.Name, Address: hs.host.Address, Vars: hs.vars},
-				Conn: hs.conn, Log: e.opts.Log.With(zap.String("host", hs.host.Name)), Clock: e.opts.Clock}
+			target := e.target(hs, false, e.opts.Log.With(zap.String("host", hs.host.Name)))
+			target.Conn = hs.conn
 			err = ent.undoer.Undo(rctx, target, ent.params, ent.result)
 		}
 		ev.Type, ev.Duration, ev.Outcome = events.RollbackEnd, e.opts.Clock.Now().Sub(start), events.RolledBack
@@ -323,9 +313,8 @@ func (e *engine) runRollbackSteps(ctx context.Context, sc *scope, ent rollbackEn
 				return err
 			}
 		}
-		target := &modules.Target{Host: modules.HostInfo{Name: hs.host.Name, Address: hs.host.Address, Vars: hs.vars},
-			Conn: conn, Log: e.opts.Log.With(zap.String("host", hs.host.Name)), Clock: e.opts.Clock, Prompt: e.opts.Prompt,
-			Eval: func(x *eval.Expr) (bool, error) { return x.EvalBool(env) }}
+		target := e.target(hs, false, e.opts.Log.With(zap.String("host", hs.host.Name)))
+		target.Conn = conn
 		if _, err := rs.Module.Run(ctx, target, p); err != nil {
 			return fmt.Errorf("rollback step %q: %w", rs.Title(), err)
 		}
@@ -336,4 +325,20 @@ func (e *engine) runRollbackSteps(ctx context.Context, sc *scope, ent rollbackEn
 func registeredMap(r eval.Registered) map[string]any {
 	return map[string]any{"ran": r.Ran, "changed": r.Changed, "failed": r.Failed, "skipped": r.Skipped,
 		"rc": r.RC, "stdout": r.Stdout, "stderr": r.Stderr, "msg": r.Msg, "data": r.Data}
+}
+
+// target builds what a module sees of a host.
+func (e *engine) target(hs *hostState, check bool, log *zap.Logger) *modules.Target {
+	return &modules.Target{
+		Host:  modules.HostInfo{Name: hs.host.Name, Address: hs.host.Address, NodeName: hs.host.NodeName, Vars: hs.vars},
+		Check: check, Diff: e.opts.Diff, Log: log, Clock: e.opts.Clock, Prompt: e.opts.Prompt,
+		Kube: e.opts.Kube, RunID: e.opts.RunID,
+		Eval: func(x *eval.Expr) (bool, error) {
+			env, err := e.env(hs)
+			if err != nil {
+				return false, err
+			}
+			return x.EvalBool(env)
+		},
+	}
 }

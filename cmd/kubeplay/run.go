@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeplay/kubeplay/events"
 	"github.com/kubeplay/kubeplay/failure"
@@ -44,6 +46,8 @@ type runFlags struct {
 	knownHosts  string
 	acceptNew   bool
 	useAgent    bool
+	kubeconfig  string
+	kubeContext string
 }
 
 func newRunCmd() *cobra.Command {
@@ -74,6 +78,8 @@ func newRunCmd() *cobra.Command {
 	fl.StringVar(&f.knownHosts, "known-hosts", os.Getenv("KUBEPLAY_KNOWN_HOSTS"), "known_hosts file that host keys are checked against (default $KUBEPLAY_KNOWN_HOSTS, else ~/.ssh/known_hosts)")
 	fl.BoolVar(&f.acceptNew, "ssh-accept-new", false, "trust and record the key of a host not yet in known_hosts (a changed key is still refused)")
 	fl.BoolVar(&f.useAgent, "ssh-agent", true, "also offer keys from ssh-agent (SSH_AUTH_SOCK)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for cluster steps (default $KUBECONFIG, else ~/.kube/config)")
+	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context")
 	return cmd
 }
 
@@ -116,6 +122,10 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		return fmt.Errorf("%w: %w", failure.ErrValidation, err)
 	}
 
+	kube, err := kubeClient(f.kubeconfig, f.kubeContext)
+	if err != nil {
+		return err
+	}
 	runID := newRunID()
 	runDir := filepath.Join(f.stateDir, "runs", runID)
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
@@ -147,7 +157,7 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		RunID: runID, Forks: f.forks, Check: f.check, Diff: f.diff, Limit: f.limit,
 		Tags: f.tags, SkipTags: f.skipTags, StartAtStep: f.startAt,
 		Params: params, ExtraVars: vars, Sink: sink, Log: log,
-		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor,
+		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor, Kube: kube,
 		Connector: ssh.NewConnector(ssh.Options{KnownHosts: f.knownHosts, AcceptNew: f.acceptNew, UseAgent: f.useAgent,
 			Passphrase: askPassphrase}),
 	})
@@ -261,4 +271,23 @@ func askPassphrase(path string) ([]byte, error) {
 	fmt.Fprintf(os.Stderr, "passphrase for %s: ", path)
 	defer fmt.Fprintln(os.Stderr)
 	return term.ReadPassword(fd)
+}
+
+// kubeClient builds the API client from a kubeconfig. Without one (no flag,
+// no KUBECONFIG, no ~/.kube/config) cluster steps fail with ErrNoCluster,
+// and node-only playbooks still run.
+func kubeClient(path, context string) (kubernetes.Interface, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if path != "" {
+		rules.ExplicitPath = path
+	}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context})
+	rc, err := cc.ClientConfig()
+	if err != nil {
+		if path == "" && clientcmd.IsEmptyConfig(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: kubeconfig: %w", failure.ErrValidation, err)
+	}
+	return kubernetes.NewForConfig(rc)
 }

@@ -1,0 +1,192 @@
+package modules
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/kubectl/pkg/drain"
+)
+
+// Drain cordons a node and evicts its pods, respecting PodDisruptionBudgets,
+// always within a bounded time (k8s.io/kubectl/pkg/drain).
+type Drain struct{}
+
+// DrainParams are drain's parameters.
+type DrainParams struct {
+	Node               string        `yaml:"node" doc:"Node name (default: the host's node_name)"`
+	Timeout            time.Duration `yaml:"timeout" default:"10m" doc:"give up after this long; never unbounded"`
+	GracePeriod        *int          `yaml:"grace_period" doc:"seconds each pod gets to terminate (default: the pod's own)"`
+	PodSelector        string        `yaml:"pod_selector" doc:"only evict pods matching this label selector"`
+	IgnoreDaemonSets   *bool         `yaml:"ignore_daemonsets" default:"true" doc:"leave DaemonSet pods (as the docs do)"`
+	DeleteEmptyDirData bool          `yaml:"delete_emptydir_data" doc:"evict pods with emptyDir volumes, losing that data"`
+	Force              bool          `yaml:"force" doc:"also delete pods no controller manages (they will not come back)"`
+	DisableEviction    bool          `yaml:"disable_eviction" doc:"delete instead of evict: bypasses PodDisruptionBudgets"`
+	RetryDelay         time.Duration `yaml:"retry_delay" default:"5s" doc:"pause between evictions refused by a PodDisruptionBudget (429)"`
+	OnFailure          string        `yaml:"on_failure" default:"uncordon" doc:"when the drain fails: uncordon (return the node to its state before the step) or leave (keep it cordoned to investigate)"`
+}
+
+// ErrDrainTimeout is returned when pods are still on the node at the timeout.
+var ErrDrainTimeout = errors.New("drain did not finish")
+
+// Validate checks the parameters.
+func (p *DrainParams) Validate() error {
+	if p.Timeout == 0 {
+		p.Timeout = 10 * time.Minute
+	}
+	if p.Timeout < 0 || p.RetryDelay < 0 {
+		return errors.New("timeout and retry_delay must be positive")
+	}
+	if p.RetryDelay == 0 {
+		p.RetryDelay = 5 * time.Second
+	}
+	switch p.OnFailure {
+	case "":
+		p.OnFailure = "uncordon"
+	case "uncordon", "leave":
+	default:
+		return fmt.Errorf("on_failure %q: want uncordon or leave", p.OnFailure)
+	}
+	if p.PodSelector != "" {
+		if _, err := labels.Parse(p.PodSelector); err != nil {
+			return fmt.Errorf("pod_selector: %w", err)
+		}
+	}
+	return nil
+}
+
+func (Drain) Name() string { return "drain" }
+func (Drain) Doc() string {
+	return "Cordon the host's Node and evict its pods through the Eviction API, so PodDisruptionBudgets are respected; evictions refused by a PDB are retried until the bounded timeout, and the failure names the pods still there and the PDBs holding them. Unmanaged and emptyDir pods are refused unless allowed. Rollback uncordons the node if this step cordoned it."
+}
+func (Drain) NewParams() Params { return &DrainParams{} }
+
+func (p *DrainParams) helper(ctx context.Context, t *Target, out *bytes.Buffer) *drain.Helper {
+	grace := -1
+	if p.GracePeriod != nil {
+		grace = *p.GracePeriod
+	}
+	return &drain.Helper{
+		Ctx: ctx, Client: t.Kube, Force: p.Force, GracePeriodSeconds: grace,
+		IgnoreAllDaemonSets: p.IgnoreDaemonSets == nil || *p.IgnoreDaemonSets,
+		DeleteEmptyDirData:  p.DeleteEmptyDirData, PodSelector: p.PodSelector,
+		DisableEviction: p.DisableEviction, Timeout: p.Timeout, EvictErrorRetryDelay: p.RetryDelay,
+		Out: out, ErrOut: out,
+	}
+}
+
+// Check lists what would be evicted and what blocks the drain.
+func (Drain) Check(ctx context.Context, t *Target, p Params) (Result, error) {
+	dp := p.(*DrainParams)
+	node, err := nodeName(t, dp.Node)
+	if err != nil {
+		return Result{}, err
+	}
+	var out bytes.Buffer
+	list, errs := dp.helper(ctx, t, &out).GetPodsForDeletion(node)
+	if len(errs) > 0 {
+		return Result{}, fmt.Errorf("drain %s would be refused: %w", node, errors.Join(errs...))
+	}
+	var names []string
+	for _, pd := range list.Pods() {
+		names = append(names, pd.Namespace+"/"+pd.Name)
+	}
+	cordoned, _, err := isCordoned(ctx, t, node)
+	if err != nil {
+		return Result{}, err
+	}
+	changed := !cordoned || len(names) > 0
+	return Result{Changed: changed, Msg: fmt.Sprintf("would evict %d pod(s) from %s: %s", len(names), node, strings.Join(names, ", ")),
+		Data: map[string]any{"node": node, "pods": names}}, nil
+}
+
+// Run cordons and drains.
+func (Drain) Run(ctx context.Context, t *Target, p Params) (Result, error) {
+	dp := p.(*DrainParams)
+	node, err := nodeName(t, dp.Node)
+	if err != nil {
+		return Result{}, err
+	}
+	ours, err := cordonNode(ctx, t, node)
+	if err != nil {
+		return Result{}, err
+	}
+	data := map[string]any{"node": node, "cordoned_by_us": ours}
+	// a failed drain puts back what it changed, unless asked to leave it
+	fail := func(err error) error {
+		if ours && dp.OnFailure == "uncordon" {
+			if _, _, uerr := uncordonNode(context.WithoutCancel(ctx), t, node, false); uerr != nil {
+				return errors.Join(err, uerr)
+			}
+			data["cordoned_by_us"] = false
+			return fmt.Errorf("%w (node uncordoned again)", err)
+		}
+		return err
+	}
+	var out bytes.Buffer
+	h := dp.helper(ctx, t, &out)
+	list, errs := h.GetPodsForDeletion(node)
+	if len(errs) > 0 {
+		return Result{Data: data}, fail(fmt.Errorf("drain %s refused: %w", node, errors.Join(errs...)))
+	}
+	pods := list.Pods()
+	if len(pods) == 0 {
+		return Result{Changed: ours, Msg: node + " has nothing to evict", Data: data}, nil
+	}
+	// the library's timeout covers the evictions; a context bound covers
+	// the whole step, whatever the library does
+	dctx, cancel := context.WithTimeout(ctx, dp.Timeout+30*time.Second)
+	defer cancel()
+	h.Ctx = dctx
+	if err := h.DeleteOrEvictPods(pods); err != nil {
+		return Result{Changed: true, Data: data, Stdout: out.String()},
+			fail(fmt.Errorf("%w: %s after %s: %s", ErrDrainTimeout, node, dp.Timeout, blockers(context.WithoutCancel(ctx), t, node, dp)))
+	}
+	return Result{Changed: true, Msg: fmt.Sprintf("evicted %d pod(s) from %s", len(pods), node), Data: data, Stdout: out.String()}, nil
+}
+
+// blockers names the pods still on the node and the PDBs that cover them.
+func blockers(ctx context.Context, t *Target, node string, dp *DrainParams) string {
+	var out bytes.Buffer
+	list, _ := dp.helper(ctx, t, &out).GetPodsForDeletion(node)
+	if list == nil || len(list.Pods()) == 0 {
+		return "no evictable pods left"
+	}
+	var parts []string
+	for _, pd := range list.Pods() {
+		desc := pd.Namespace + "/" + pd.Name
+		if pdbs := coveringPDBs(ctx, t, &pd); len(pdbs) > 0 {
+			desc += " (blocked by PodDisruptionBudget " + strings.Join(pdbs, ", ") + ")"
+		}
+		parts = append(parts, desc)
+	}
+	sort.Strings(parts)
+	return "still on the node: " + strings.Join(parts, "; ")
+}
+
+func coveringPDBs(ctx context.Context, t *Target, pod *corev1.Pod) []string {
+	pdbs, err := t.Kube.PolicyV1().PodDisruptionBudgets(pod.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, pdb := range pdbs.Items {
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err == nil && !sel.Empty() && sel.Matches(labels.Set(pod.Labels)) {
+			out = append(out, fmt.Sprintf("%s/%s (disruptionsAllowed=%d)", pdb.Namespace, pdb.Name, pdb.Status.DisruptionsAllowed))
+		}
+	}
+	return out
+}
+
+// Undo uncordons the node if this step cordoned it.
+func (Drain) Undo(ctx context.Context, t *Target, p Params, r Result) error {
+	return Cordon{}.Undo(ctx, t, p, r)
+}

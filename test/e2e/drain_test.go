@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubeplay/kubeplay/runner"
+	"github.com/kubeplay/kubeplay/test/lab"
+)
+
+func kube(t *testing.T, l *lab.Lab) kubernetes.Interface {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", l.KubeconfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// workload creates a namespace with a Deployment on the workers and a PDB.
+func workload(t *testing.T, c kubernetes.Interface, name string, replicas, minAvailable int32) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	labels := map[string]string{"app": name}
+	_, err = c.AppsV1().Deployments(name).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}},
+					Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+						PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 100,
+							PodAffinityTerm: corev1.PodAffinityTerm{TopologyKey: "kubernetes.io/hostname",
+								LabelSelector: &metav1.LabelSelector{MatchLabels: labels}}}}}},
+				},
+			},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.PolicyV1().PodDisruptionBudgets(name).Create(ctx, &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(minAvailable)),
+			Selector: &metav1.LabelSelector{MatchLabels: labels}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 90*time.Second, "workload ready on both workers", func() (bool, string) {
+		pods, _ := c.CoreV1().Pods(name).List(ctx, metav1.ListOptions{})
+		ready, nodes := 0, map[string]bool{}
+		for _, p := range pods.Items {
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+					ready++
+					nodes[p.Spec.NodeName] = true
+				}
+			}
+		}
+		return ready == int(replicas) && nodes["w1"] && nodes["w2"], fmt.Sprint(ready, nodes)
+	})
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	last := ""
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+	}
+	t.Fatalf("%s: not after %s (%s)", what, d, last)
+}
+
+const drainPlaybook = `apiVersion: kubeplay/v1
+kind: Playbook
+name: maintenance
+params:
+  timeout: {type: duration, default: 3m}
+plays:
+  - hosts: w1
+    steps:
+      - drain: {timeout: '{{ params.timeout }}', retry_delay: 1s}
+      - uncordon: {}
+`
+
+func TestDrainRespectsPDB(t *testing.T) {
+	l := lab.Start(t)
+	c := kube(t, l)
+	ctx := context.Background()
+	workload(t, c, "drain-ok", 4, 3)
+
+	// availability is polled while the drain runs
+	stop := make(chan struct{})
+	minReady := make(chan int, 1)
+	go func() {
+		low := 99
+		for {
+			select {
+			case <-stop:
+				minReady <- low
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			pods, err := c.CoreV1().Pods("drain-ok").List(ctx, metav1.ListOptions{})
+			if err != nil {
+				continue
+			}
+			ready := 0
+			for _, p := range pods.Items {
+				for _, cond := range p.Status.Conditions {
+					if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
+						ready++
+					}
+				}
+			}
+			low = min(low, ready)
+		}
+	}()
+	r := runPlaybook(t, l, drainPlaybook, func(o *runner.Options) { o.Kube = c })
+	close(stop)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if low := <-minReady; low < 3 {
+		t.Fatalf("the PDB (minAvailable 3) was violated: %d ready at the lowest", low)
+	}
+	pods, _ := c.CoreV1().Pods("drain-ok").List(ctx, metav1.ListOptions{})
+	for _, p := range pods.Items {
+		if p.Spec.NodeName == "w1" && p.DeletionTimestamp == nil {
+			t.Fatalf("pod %s still on w1", p.Name)
+		}
+	}
+	if n, _ := c.CoreV1().Nodes().Get(ctx, "w1", metav1.GetOptions{}); n.Spec.Unschedulable {
+		t.Fatal("w1 should be schedulable after uncordon")
+	}
+}
+
+func TestDrainBlockedByPDBTimesOutAndUncordons(t *testing.T) {
+	l := lab.Start(t)
+	c := kube(t, l)
+	ctx := context.Background()
+	workload(t, c, "drain-blocked", 2, 2)
+	r := runPlaybook(t, l, drainPlaybook, func(o *runner.Options) {
+		o.Kube = c
+		o.Params = map[string]any{"timeout": "10s"}
+	})
+	if r.err == nil || !strings.Contains(r.err.Error(), "drain did not finish") ||
+		!strings.Contains(r.err.Error(), "drain-blocked/drain-blocked (disruptionsAllowed=0)") {
+		t.Fatalf("want a timeout naming the pod and its PDB: %v", r.err)
+	}
+	if n, _ := c.CoreV1().Nodes().Get(ctx, "w1", metav1.GetOptions{}); n.Spec.Unschedulable {
+		t.Fatal("a failed drain must return w1 to its prior (schedulable) state")
+	}
+}
+
+func TestUncordonLeavesForeignCordon(t *testing.T) {
+	l := lab.Start(t)
+	c := kube(t, l)
+	ctx := context.Background()
+	// someone cordoned w2 before kubeplay ran
+	if _, err := c.CoreV1().Nodes().Patch(ctx, "w2", "application/merge-patch+json", []byte(`{"spec":{"unschedulable":true}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.CoreV1().Nodes().Patch(ctx, "w2", "application/merge-patch+json", []byte(`{"spec":{"unschedulable":null}}`), metav1.PatchOptions{})
+	r := runPlaybook(t, l, strings.Replace(drainPlaybook, "hosts: w1", "hosts: w2", 1), func(o *runner.Options) { o.Kube = c })
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if n, _ := c.CoreV1().Nodes().Get(ctx, "w2", metav1.GetOptions{}); !n.Spec.Unschedulable {
+		t.Fatal("a node cordoned before the run must stay cordoned after drain/uncordon")
+	}
+}
