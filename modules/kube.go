@@ -85,4 +85,3 @@ func isCordoned(ctx context.Context, t *Target, node string) (cordoned, ours boo
 	_, ours = n.Annotations[CordonedBy]
 	return n.Spec.Unschedulable, ours, nil
 }
-
