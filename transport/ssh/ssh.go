@@ -370,6 +370,11 @@ func (s *Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, err
 	if err != nil {
 		return modules.ExecResult{}, err
 	}
+	if cleanup != "" {
+		// the command removes its env file first thing; this covers a
+		// command that never started
+		defer s.remove(cleanup)
+	}
 	sess, err := s.session(ctx)
 	if err != nil {
 		return modules.ExecResult{}, err
@@ -393,10 +398,6 @@ func (s *Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, err
 		<-done
 		return modules.ExecResult{Stdout: out.String(), Stderr: errb.String()},
 			fmt.Errorf("%w: %s on %s interrupted: %w", failure.ErrUnknownOutcome, firstWord(c), s.host.Name, ctx.Err())
-	}
-	if cleanup != "" {
-		// best effort: the env file removes itself when the command starts
-		defer s.remove(cleanup)
 	}
 	res := modules.ExecResult{Stdout: out.String(), Stderr: errb.String()}
 	var ee *gossh.ExitError
