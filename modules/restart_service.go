@@ -94,18 +94,26 @@ func (p *RestartServiceParams) plan(active string, enabled bool) (verb string, e
 	return verb, enable
 }
 
+// current reads the unit's state and plans the systemctl calls.
+func (p *RestartServiceParams) current(ctx context.Context, c Conn) (active, verb, enable string, err error) {
+	if active, err = activeState(ctx, c, p.Name); err != nil {
+		return "", "", "", err
+	}
+	enabled, err := enabledState(ctx, c, p.Name)
+	if err != nil {
+		return "", "", "", err
+	}
+	verb, enable = p.plan(active, enabled)
+	return active, verb, enable, nil
+}
+
 // Check predicts the change.
 func (RestartService) Check(ctx context.Context, t *Target, p Params) (Result, error) {
 	rp := p.(*RestartServiceParams)
-	active, err := activeState(ctx, t.Conn, rp.Name)
+	active, verb, enable, err := rp.current(ctx, t.Conn)
 	if err != nil {
 		return Result{}, err
 	}
-	enabled, err := enabledState(ctx, t.Conn, rp.Name)
-	if err != nil {
-		return Result{}, err
-	}
-	verb, enable := rp.plan(active, enabled)
 	if verb == "" && enable == "" {
 		return Result{Msg: fmt.Sprintf("%s is %s", rp.Name, active)}, nil
 	}
@@ -120,15 +128,10 @@ func (RestartService) Run(ctx context.Context, t *Target, p Params) (Result, err
 			return Result{}, fmt.Errorf("daemon-reload: %w", err)
 		}
 	}
-	active, err := activeState(ctx, t.Conn, rp.Name)
+	active, verb, enable, err := rp.current(ctx, t.Conn)
 	if err != nil {
 		return Result{}, err
 	}
-	enabled, err := enabledState(ctx, t.Conn, rp.Name)
-	if err != nil {
-		return Result{}, err
-	}
-	verb, enable := rp.plan(active, enabled)
 	if enable != "" {
 		if _, err := run(ctx, t.Conn, `systemctl "$1" "$2"`, enable, rp.Name); err != nil {
 			return Result{}, fmt.Errorf("systemctl %s %s: %w", enable, rp.Name, err)

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/kubeplay/kubeplay/runner"
@@ -22,11 +21,7 @@ import (
 
 func kube(t *testing.T, l *lab.Lab) kubernetes.Interface {
 	t.Helper()
-	rc, err := clientcmd.BuildConfigFromFlags("", l.KubeconfigFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := kubernetes.NewForConfig(rc)
+	c, err := l.Client()
 	if err != nil {
 		t.Fatal(err)
 	}

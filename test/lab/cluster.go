@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // Exec runs a shell script inside a node's namespaces (mount, UTS, network)
@@ -330,4 +333,13 @@ func (l *Lab) startKwok(ctx context.Context, version string) error {
 	}
 	go func() { _ = cmd.Wait() }()
 	return os.WriteFile(pidFile, []byte(fmt.Sprint(cmd.Process.Pid)), 0o600)
+}
+
+// Client returns an API client for the lab's cluster (admin credentials).
+func (l *Lab) Client() (kubernetes.Interface, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", l.KubeconfigFile())
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(rc)
 }

@@ -12,18 +12,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeplay/kubeplay/test/lab"
 )
 
 func client(t *testing.T, l *lab.Lab) kubernetes.Interface {
 	t.Helper()
-	rc, err := clientcmd.BuildConfigFromFlags("", l.KubeconfigFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := kubernetes.NewForConfig(rc)
+	c, err := l.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
