@@ -254,6 +254,6 @@ func Builtin() *Registry {
 		Assert{}, Debug{}, SetVars{}, Wait{}, Pause{},
 		Command{}, Shell{},
 		AptPin{}, SwapRepo{}, RestartService{}, Facts{},
-		Cordon{}, Uncordon{}, Drain{},
+		Cordon{}, Uncordon{}, Drain{}, WaitNodeReady{},
 	)
 }

@@ -76,9 +76,13 @@ type Serial struct {
 
 // Play runs steps on the hosts matching a pattern.
 type Play struct {
-	Name       string
-	Hosts      string
-	Serial     []Serial
+	Name      string
+	Hosts     string
+	HostsTmpl *eval.Template // hosts given as a template of params
+	Serial    []Serial
+	// SerialTmpl is a serial given as a template of params (e.g.
+	// '{{ params.batch }}'), rendered when the play starts.
+	SerialTmpl *eval.Template
 	MaxFailPct int
 	Steps      []*Step
 	Rescue     []*Step

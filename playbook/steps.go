@@ -29,8 +29,22 @@ func (l *loader) play(i int, n *ytree.Node) *Play {
 	p.Hosts = l.str(n.Get("hosts"), "hosts")
 	if p.Hosts == "" {
 		l.d.At(n.Tok, "play %q: hosts is required", p.Name)
+	} else if eval.HasTemplate(p.Hosts) {
+		t, err := l.c.CompileTemplate(p.Hosts)
+		if err != nil {
+			l.d.At(n.Get("hosts").Tok, "hosts: %v", err)
+		}
+		p.HostsTmpl = t
 	}
-	p.Serial = l.serial(n.Get("serial"))
+	if sn := n.Get("serial"); sn != nil && sn.Kind == ytree.Scalar && eval.HasTemplate(sn.String()) {
+		t, err := l.c.CompileTemplate(sn.String())
+		if err != nil {
+			l.d.At(sn.Tok, "serial: %v", err)
+		}
+		p.SerialTmpl = t
+	} else {
+		p.Serial = l.serial(sn)
+	}
 	if mf := n.Get("max_fail_percentage"); mf != nil {
 		var v int
 		ytree.Decode(mf, &v, nil, nil, l.d)
@@ -85,6 +99,23 @@ func (l *loader) serial(n *ytree.Node) []Serial {
 		out = append(out, s)
 	}
 	return out
+}
+
+// RenderSerial renders a templated serial (one N or "N%").
+func (p *Play) RenderSerial(env any) ([]Serial, error) {
+	v, err := p.SerialTmpl.Render(env)
+	if err != nil {
+		return nil, fmt.Errorf("serial: %w", err)
+	}
+	n := &ytree.Node{Kind: ytree.Scalar, Scalar: fmt.Sprint(v)}
+	if i, ok := v.(int); ok {
+		n.Scalar = int64(i)
+	}
+	s, err := parseSerial(n)
+	if err != nil {
+		return nil, fmt.Errorf("serial: %w", err)
+	}
+	return []Serial{s}, nil
 }
 
 func parseSerial(n *ytree.Node) (Serial, error) {

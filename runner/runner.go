@@ -139,7 +139,11 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 func (e *engine) run(ctx context.Context, limit []string) error {
 	var failed []*failure.HostError
 	for pi, play := range e.pb.Plays {
-		hosts, err := e.inv.Match(play.Hosts)
+		pattern, err := PlayHosts(e.pb, play, e.params)
+		if err != nil {
+			return fmt.Errorf("%w: play %q: %w", failure.ErrValidation, play.Name, err)
+		}
+		hosts, err := e.inv.Match(pattern)
 		if err != nil {
 			return fmt.Errorf("%w: play %q: %w", failure.ErrValidation, play.Name, err)
 		}
@@ -177,7 +181,11 @@ func (e *engine) run(ctx context.Context, limit []string) error {
 // error for interrupts.
 func (e *engine) runPlay(ctx context.Context, pi int, play *playbook.Play, hosts []string) ([]*failure.HostError, string, error) {
 	var failed []*failure.HostError
-	for bi, batch := range Batches(hosts, play.Serial) {
+	serial, err := PlaySerial(e.pb, play, e.params)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: play %q: %w", failure.ErrValidation, play.Name, err)
+	}
+	for bi, batch := range Batches(hosts, serial) {
 		be := events.Event{Type: events.BatchStart, Play: play.Name, PlayIdx: pi, Batch: bi + 1, Hosts: batch}
 		e.emit(be)
 		bf := e.runBatch(ctx, pi, play, bi+1, batch)
@@ -450,4 +458,31 @@ func (e *engine) state(h string) *hostState {
 		e.hosts[h] = hs
 	}
 	return hs
+}
+
+// playEnv is the environment for play-level templates (hosts, serial):
+// they depend on the run's params only, never on one host.
+func playEnv(pb *playbook.Playbook, params reflect.Value) any {
+	e := &engine{pb: pb, params: params}
+	return e.envWith(&hostState{host: &inventory.Host{}}, reflect.New(pb.VarsType).Elem())
+}
+
+// PlaySerial resolves a play's batch sizes.
+func PlaySerial(pb *playbook.Playbook, play *playbook.Play, params reflect.Value) ([]playbook.Serial, error) {
+	if play.SerialTmpl == nil {
+		return play.Serial, nil
+	}
+	return play.RenderSerial(playEnv(pb, params))
+}
+
+// PlayHosts resolves a play's host pattern.
+func PlayHosts(pb *playbook.Playbook, play *playbook.Play, params reflect.Value) (string, error) {
+	if play.HostsTmpl == nil {
+		return play.Hosts, nil
+	}
+	v, err := play.HostsTmpl.Render(playEnv(pb, params))
+	if err != nil {
+		return "", fmt.Errorf("hosts: %w", err)
+	}
+	return fmt.Sprint(v), nil
 }

@@ -609,3 +609,31 @@ func TestChangedWhenAndFailedWhenDecideTheOutcome(t *testing.T) {
 		t.Fatalf("recap changed %d", recap.Totals().Changed)
 	}
 }
+
+func TestTemplatedHostsAndSerial(t *testing.T) {
+	h := newHarness()
+	yml := header + `params:
+  target: {type: string, default: nodes}
+  batch: {type: string, default: "50%"}
+plays:
+  - hosts: '{{ params.target }}:!h1'
+    serial: '{{ params.batch }}'
+    steps:
+      - fake: {tag: a}
+`
+	if _, err := h.run(t, yml, hostsInv(t, 5), nil); err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	for _, b := range h.rec.Filter(events.BatchStart) {
+		sizes = append(sizes, len(b.Hosts))
+	}
+	// 4 hosts (h1 excluded), 50% of 4 = 2 per batch
+	if !reflect.DeepEqual(sizes, []int{2, 2}) || h.calls.count("h1:a") != 0 {
+		t.Fatalf("batches %v calls %v", sizes, h.calls.all())
+	}
+	_, err := h.run(t, yml, hostsInv(t, 5), func(o *Options) { o.Params = map[string]any{"batch": "lots"} })
+	if !errors.Is(err, failure.ErrValidation) {
+		t.Fatalf("a bad rendered serial is a validation error: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -75,7 +76,7 @@ func newPlanCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%w: %w", failure.ErrValidation, err)
 			}
-			return writePlan(cmd.OutOrStdout(), pb, inv, eval.ToMap(pv), limit)
+			return writePlan(cmd.OutOrStdout(), pb, inv, pv, limit)
 		},
 	}
 	cmd.Flags().StringVarP(&invPath, "inventory", "i", "", "inventory file")
@@ -84,7 +85,8 @@ func newPlanCmd() *cobra.Command {
 	return cmd
 }
 
-func writePlan(w io.Writer, pb *playbook.Playbook, inv *inventory.Inventory, params map[string]any, limit string) error {
+func writePlan(w io.Writer, pb *playbook.Playbook, inv *inventory.Inventory, pv reflect.Value, limit string) error {
+	params := eval.ToMap(pv)
 	fmt.Fprintf(w, "PLAYBOOK %s\n", pb.Name)
 	names := make([]string, 0, len(params))
 	for k := range params {
@@ -102,15 +104,23 @@ func writePlan(w io.Writer, pb *playbook.Playbook, inv *inventory.Inventory, par
 		}
 	}
 	for _, p := range pb.Plays {
-		hosts, err := inv.Match(p.Hosts)
+		pattern, err := runner.PlayHosts(pb, p, pv)
+		if err != nil {
+			return fmt.Errorf("%w: play %q: %w", failure.ErrValidation, p.Name, err)
+		}
+		hosts, err := inv.Match(pattern)
 		if err != nil {
 			return fmt.Errorf("%w: play %q: %w", failure.ErrValidation, p.Name, err)
 		}
 		if lim != nil {
 			hosts = intersect(hosts, lim)
 		}
-		fmt.Fprintf(w, "\nPLAY %s (hosts: %s, max_fail_percentage: %d)\n", p.Name, p.Hosts, p.MaxFailPct)
-		for i, b := range runner.Batches(hosts, p.Serial) {
+		fmt.Fprintf(w, "\nPLAY %s (hosts: %s, max_fail_percentage: %d)\n", p.Name, pattern, p.MaxFailPct)
+		serial, err := runner.PlaySerial(pb, p, pv)
+		if err != nil {
+			return fmt.Errorf("%w: play %q: %w", failure.ErrValidation, p.Name, err)
+		}
+		for i, b := range runner.Batches(hosts, serial) {
 			fmt.Fprintf(w, "  BATCH %d: %s\n", i+1, strings.Join(b, ", "))
 		}
 		section := func(title string, steps []*playbook.Step) {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/kubeplay/kubeplay/playbooks"
 	"github.com/kubeplay/kubeplay/runner"
 	"github.com/kubeplay/kubeplay/test/lab"
 )
@@ -191,5 +192,38 @@ func TestUncordonLeavesForeignCordon(t *testing.T) {
 	}
 	if n, _ := c.CoreV1().Nodes().Get(ctx, "w2", metav1.GetOptions{}); !n.Spec.Unschedulable {
 		t.Fatal("a node cordoned before the run must stay cordoned after drain/uncordon")
+	}
+}
+
+func TestBundledNodeMaintenance(t *testing.T) {
+	l := lab.Start(t)
+	c := kube(t, l)
+	ctx := context.Background()
+	workload(t, c, "maint", 2, 1)
+	for _, n := range []string{"w1", "w2"} {
+		l.Exec(ctx, n, "rm -f /etc/kubeplay-maintained")
+	}
+	src, err := playbooks.Source("node-maintenance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runPlaybook(t, l, string(src), func(o *runner.Options) {
+		o.Kube = c
+		o.Params = map[string]any{"command": "hostname > /etc/kubeplay-maintained", "serial": "1"}
+	})
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	batches := r.rec.Filter("batch.start")
+	if len(batches) != 2 {
+		t.Fatalf("serial 1 over two workers: %d batches", len(batches))
+	}
+	for _, n := range []string{"w1", "w2"} {
+		if out, _ := l.Exec(ctx, n, "cat /etc/kubeplay-maintained"); strings.TrimSpace(out) != n {
+			t.Fatalf("%s: maintenance command did not run: %q", n, out)
+		}
+		if node, _ := c.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{}); node.Spec.Unschedulable {
+			t.Fatalf("%s left cordoned", n)
+		}
 	}
 }
