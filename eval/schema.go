@@ -62,13 +62,6 @@ func SetField(v reflect.Value, name string, val any) error {
 		f.Set(rv)
 	case rv.Type().ConvertibleTo(f.Type()) && rv.Kind() != reflect.String && f.Kind() != reflect.String:
 		f.Set(rv.Convert(f.Type()))
-	case rv.Kind() == reflect.Struct && f.Kind() == reflect.Struct:
-		// same-named fields of a prefix-compatible struct
-		for i := 0; i < rv.NumField() && i < f.NumField(); i++ {
-			if f.Field(i).CanSet() {
-				f.Field(i).Set(rv.Field(i))
-			}
-		}
 	default:
 		return fmt.Errorf("field %q: cannot use %T as %s", name, val, f.Type())
 	}

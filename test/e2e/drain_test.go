@@ -68,18 +68,28 @@ func workload(t *testing.T, c kubernetes.Interface, name string, replicas, minAv
 		t.Fatal(err)
 	}
 	waitFor(t, 90*time.Second, "workload ready on both workers", func() (bool, string) {
-		pods, _ := c.CoreV1().Pods(name).List(ctx, metav1.ListOptions{})
-		ready, nodes := 0, map[string]bool{}
-		for _, p := range pods.Items {
-			for _, cond := range p.Status.Conditions {
-				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
-					ready++
-					nodes[p.Spec.NodeName] = true
-				}
-			}
-		}
+		ready, nodes := readyPods(ctx, c, name)
 		return ready == int(replicas) && nodes["w1"] && nodes["w2"], fmt.Sprint(ready, nodes)
 	})
+}
+
+// readyPods counts a namespace's Ready pods that are not being deleted,
+// and the nodes they run on.
+func readyPods(ctx context.Context, c kubernetes.Interface, ns string) (int, map[string]bool) {
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return -1, nil
+	}
+	ready, nodes := 0, map[string]bool{}
+	for _, p := range pods.Items {
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
+				ready++
+				nodes[p.Spec.NodeName] = true
+			}
+		}
+	}
+	return ready, nodes
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
@@ -125,19 +135,9 @@ func TestDrainRespectsPDB(t *testing.T) {
 				return
 			case <-time.After(200 * time.Millisecond):
 			}
-			pods, err := c.CoreV1().Pods("drain-ok").List(ctx, metav1.ListOptions{})
-			if err != nil {
-				continue
+			if ready, _ := readyPods(ctx, c, "drain-ok"); ready >= 0 {
+				low = min(low, ready)
 			}
-			ready := 0
-			for _, p := range pods.Items {
-				for _, cond := range p.Status.Conditions {
-					if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
-						ready++
-					}
-				}
-			}
-			low = min(low, ready)
 		}
 	}()
 	r := runPlaybook(t, l, drainPlaybook, func(o *runner.Options) { o.Kube = c })

@@ -138,7 +138,7 @@ func TestLabDeadSSHDAndDroppedCommand(t *testing.T) {
 		_, err := conn.Exec(ctx, modules.Cmd{Shell: "echo started; sleep 30"})
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
+	waitRunning(t, l, n.Name, "sleep")
 	for _, p := range l.NodePIDs(n.Name, "sshd") {
 		syscall.Kill(p, syscall.SIGKILL)
 	}
@@ -172,7 +172,7 @@ func TestLabBlackholeCaughtByKeepalive(t *testing.T) {
 		_, err := conn.Exec(ctx, modules.Cmd{Shell: "sleep 60"})
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
+	waitRunning(t, l, n.Name, "sleep")
 	// freeze every sshd of the node: TCP stays open, nothing answers
 	pids := l.NodePIDs(n.Name, "sshd")
 	for _, p := range pids {
@@ -245,4 +245,16 @@ func TestLabSecretsNeverInArgv(t *testing.T) {
 func execCmd(name string, args ...string) (string, error) {
 	out, err := execCommand(name, args...)
 	return fmt.Sprint(out), err
+}
+
+// waitRunning polls until a process named comm runs inside the node (the
+// step under test has started), so faults are injected mid-command.
+func waitRunning(t *testing.T, l *lab.Lab, node, comm string) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if len(l.NodePIDs(node, comm)) > 0 {
+			return
+		}
+	}
+	t.Fatalf("%s never ran on %s", comm, node)
 }

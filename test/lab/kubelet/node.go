@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -218,3 +219,5 @@ func (n *Node) mirror(ctx context.Context, node *corev1.Node, sp StaticPod, cur 
 	_, err := pods.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
 	return err
 }
+
+func mustQty(s string) resource.Quantity { return resource.MustParse(s) }
