@@ -10,9 +10,11 @@ build:
 	$(GO) build -o $(BIN) ./cmd/kubeplay
 
 ## test: the README's test command: lint, bring up the lab (root; cached
-## builds), then every test with the race detector
+## builds), then every test with the race detector. The upgrade test moves
+## the shared lab to the next version, so it runs alone, last.
 test: lint lab-up
 	$(GO) test -race -count=1 -timeout 30m ./...
+	KUBEPLAY_UPGRADE_TEST=1 $(GO) test -race -count=1 -timeout 30m -v -run TestBundledKubeadmUpgrade ./test/upgrade
 
 unit:
 	$(GO) test -count=1 ./...
@@ -48,9 +50,11 @@ lab-env:
 lab-status:
 	@$(GO) run ./test/lab/cmd/lab status
 
-## demo: bring up the lab and run a bundled playbook against it over SSH.
-## (The bundled kubeadm-upgrade becomes the demo when its modules land.)
+## demo: the main job. Bring up the lab and run the bundled kubeadm-upgrade
+## against it over SSH (v1.36 -> v1.37; on a lab already upgraded it
+## converges without touching a node), then show the nodes.
 demo: build lab-up
 	@eval "$$($(GO) run ./test/lab/cmd/lab env)"; \
-	  bin/kubeplay run audit-runtime-endpoint -e expect=unix:///run/containerd/containerd.sock && \
+	  $$LAB_KUBECTL get nodes && echo && \
+	  bin/kubeplay run kubeadm-upgrade -e version=$$LAB_UPGRADE_VERSION && \
 	  echo && $$LAB_KUBECTL get nodes -o wide

@@ -102,10 +102,11 @@ type Registered struct {
 
 // Host is the `host` object of the environment.
 type Host struct {
-	Name    string         `expr:"name"`
-	Address string         `expr:"address"`
-	Groups  []string       `expr:"groups"`
-	Vars    map[string]any `expr:"vars"`
+	Name     string         `expr:"name"`
+	Address  string         `expr:"address"`
+	NodeName string         `expr:"node_name"` // the host's Kubernetes Node
+	Groups   []string       `expr:"groups"`
+	Vars     map[string]any `expr:"vars"`
 }
 
 // Inventory is the `inventory` object of the environment.

@@ -31,6 +31,7 @@ const (
 	RollbackStart Type = "rollback.start"
 	RollbackEnd   Type = "rollback.end"
 	HandlerStart  Type = "handler.start"
+	Lock          Type = "lock" // the cluster lock was taken, taken over or lost (Msg says which)
 )
 
 // Outcome of a step on a host.
@@ -44,6 +45,8 @@ const (
 	Skipped    Outcome = "skipped"
 	Unknown    Outcome = "unknown"
 	RolledBack Outcome = "rolled-back"
+	// Interrupted ends a run stopped by a signal (run.end only).
+	Interrupted Outcome = "interrupted"
 )
 
 // Event is one thing that happened in a run.

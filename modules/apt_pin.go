@@ -137,6 +137,11 @@ func describe(names []string, st map[string]*pkgState) (string, map[string]any, 
 func (a AptPin) Check(ctx context.Context, t *Target, p Params) (Result, error) {
 	ap := p.(*AptPinParams)
 	st, names, err := a.state(ctx, t, ap)
+	if errors.Is(err, ErrNoSuchVersion) {
+		// in a dry run an earlier step (swap-repo) has not changed the
+		// repositories: the install is predicted, not proven
+		return Result{Changed: true, Msg: "would install, but cannot verify now: " + err.Error()}, nil
+	}
 	if err != nil {
 		return Result{}, err
 	}

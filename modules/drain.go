@@ -103,7 +103,11 @@ func (Drain) Check(ctx context.Context, t *Target, p Params) (Result, error) {
 		return Result{}, err
 	}
 	changed := !cordoned || len(names) > 0
-	return Result{Changed: changed, Msg: fmt.Sprintf("would evict %d pod(s) from %s: %s", len(names), node, strings.Join(names, ", ")),
+	msg := fmt.Sprintf("would cordon %s and evict %d pod(s)", node, len(names))
+	if len(names) > 0 {
+		msg += ": " + strings.Join(names, ", ")
+	}
+	return Result{Changed: changed, Msg: msg,
 		Data: map[string]any{"node": node, "pods": names}}, nil
 }
 

@@ -255,5 +255,6 @@ func Builtin() *Registry {
 		Command{}, Shell{},
 		AptPin{}, SwapRepo{}, RestartService{}, Facts{},
 		Cordon{}, Uncordon{}, Drain{}, WaitNodeReady{},
+		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{},
 	)
 }

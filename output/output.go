@@ -14,20 +14,34 @@ import (
 	"github.com/kubeplay/kubeplay/events"
 )
 
-// JSON writes one event per line.
+// JSON writes one event per line. When the writer can Sync (a journal
+// file), it is synced at every step, rollback and run boundary, so that a
+// run killed at any point leaves a journal that ends at a whole step.
 type JSON struct {
-	mu  sync.Mutex
-	enc *json.Encoder
+	mu   sync.Mutex
+	enc  *json.Encoder
+	sync interface{ Sync() error }
 }
 
 // NewJSON returns a JSON-lines sink.
-func NewJSON(w io.Writer) *JSON { return &JSON{enc: json.NewEncoder(w)} }
+func NewJSON(w io.Writer) *JSON {
+	j := &JSON{enc: json.NewEncoder(w)}
+	j.sync, _ = w.(interface{ Sync() error })
+	return j
+}
 
 // Emit writes e.
 func (j *JSON) Emit(e events.Event) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	_ = j.enc.Encode(e)
+	if j.sync == nil {
+		return
+	}
+	switch e.Type {
+	case events.StepEnd, events.RollbackEnd, events.RunEnd, events.Lock:
+		_ = j.sync.Sync()
+	}
 }
 
 // Text writes human-readable progress lines.
@@ -111,6 +125,8 @@ func (t *Text) Emit(e events.Event) {
 		if e.Diff != "" {
 			fmt.Fprintln(t.w, indent(e.Diff, "    "))
 		}
+	case events.Lock:
+		fmt.Fprintf(t.w, "%s\n", e.Msg)
 	case events.Retry:
 		fmt.Fprintf(t.w, "  %-10s %s %s: %s\n", t.paint(yellow, "retrying:"), e.Host, e.Msg, e.Error)
 	case events.RollbackEnd:

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"reflect"
@@ -66,7 +67,7 @@ func (e *engine) envWith(hs *hostState, vars reflect.Value) any {
 	must(eval.SetField(env, eval.NameParams, e.params.Interface()))
 	must(eval.SetField(env, eval.NameVars, vars.Interface()))
 	must(eval.SetField(env, eval.NameHost, eval.Host{
-		Name: hs.host.Name, Address: hs.host.Address, Groups: hs.groups, Vars: maps.Clone(hs.vars),
+		Name: hs.host.Name, Address: hs.host.Address, NodeName: cmp.Or(hs.host.NodeName, hs.host.Name), Groups: hs.groups, Vars: maps.Clone(hs.vars),
 	}))
 	must(eval.SetField(env, eval.NameFacts, maps.Clone(hs.facts)))
 	must(eval.SetField(env, eval.NameInventory, e.invEnv))

@@ -131,6 +131,9 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 	end := events.Event{Type: events.RunEnd, Duration: opts.Clock.Now().Sub(start), Outcome: events.OK}
 	if runErr != nil {
 		end.Outcome, end.Error = events.Failed, runErr.Error()
+		if errors.Is(runErr, failure.ErrInterrupted) {
+			end.Outcome = events.Interrupted
+		}
 	}
 	e.emit(end)
 	return e.recap, runErr

@@ -53,7 +53,7 @@ Exit codes: 0 ok, 1 internal error, 2 validation error (nothing was touched),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newValidateCmd(), newPlanCmd(), newPlaybooksCmd(), newShowCmd(),
+	root.AddCommand(newRunCmd(), newRunsCmd(), newValidateCmd(), newPlanCmd(), newPlaybooksCmd(), newShowCmd(),
 		newInventoryCmd(), newModulesCmd(), newDocCmd())
 	return root
 }

@@ -118,3 +118,45 @@ func TestPlanAndInventory(t *testing.T) {
 		t.Fatalf("%d %s", code, out)
 	}
 }
+
+func TestRunsListsAndShowsJournals(t *testing.T) {
+	state := t.TempDir()
+	run(t, "run", "version-skew", "-e", "current=1.36.3", "-e", "target=1.37.2", "--state-dir", state)
+	run(t, "run", "version-skew", "-e", "current=1.36.3", "-e", "target=1.39.0", "--state-dir", state)
+	// a run killed mid-way: its journal stops after a step, with a torn last line
+	dirs, _ := filepath.Glob(filepath.Join(state, "runs", "*"))
+	if len(dirs) != 2 {
+		t.Fatalf("want 2 run dirs, got %v", dirs)
+	}
+	b, _ := os.ReadFile(filepath.Join(dirs[0], "events.jsonl"))
+	if strings.Contains(string(b), `"outcome":"failed"`) { // the failed run is the second
+		dirs[0], dirs[1] = dirs[1], dirs[0]
+	}
+	b, _ = os.ReadFile(filepath.Join(dirs[0], "events.jsonl"))
+	lines := strings.SplitAfter(string(b), "\n")
+	killed := filepath.Join(state, "runs", "20991231T000000Z-killed")
+	os.MkdirAll(killed, 0o700)
+	os.WriteFile(filepath.Join(killed, "events.jsonl"), []byte(strings.Join(lines[:4], "")+`{"schema":1,"ty`), 0o600)
+
+	out, code := run(t, "runs", "--state-dir", state)
+	if code != 0 {
+		t.Fatal(out)
+	}
+	states := map[string]string{}
+	for _, row := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		f := strings.Fields(row)
+		states[f[0]] = f[len(f)-1]
+	}
+	if len(states) != 3 || states[filepath.Base(dirs[0])] != "ok" || states[filepath.Base(dirs[1])] != "failed" || states["20991231T000000Z-killed"] != "incomplete" {
+		t.Fatalf("runs:\n%s", out)
+	}
+	id := filepath.Base(dirs[1])
+	out, code = run(t, "runs", "show", id, "--state-dir", state)
+	if code != 0 || !strings.Contains(out, "STEP [one minor at a time]") || !strings.Contains(out, "PLAY RECAP") ||
+		!strings.Contains(out, "state: failed") || !strings.Contains(out, "localhost  ") {
+		t.Fatalf("runs show:\n%s", out)
+	}
+	if out, code := run(t, "runs", "show", "../etc", "--state-dir", state); code != failure.ExitValidation {
+		t.Fatalf("a path is not a run id (exit %d): %s", code, out)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/kubeplay/kubeplay/events"
 	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/lock"
 	"github.com/kubeplay/kubeplay/output"
 	"github.com/kubeplay/kubeplay/runner"
 	"github.com/kubeplay/kubeplay/secret"
@@ -48,6 +50,9 @@ type runFlags struct {
 	useAgent    bool
 	kubeconfig  string
 	kubeContext string
+	breakLock   bool
+	noLock      bool
+	lockTTL     time.Duration
 }
 
 func newRunCmd() *cobra.Command {
@@ -80,6 +85,9 @@ func newRunCmd() *cobra.Command {
 	fl.BoolVar(&f.useAgent, "ssh-agent", true, "also offer keys from ssh-agent (SSH_AUTH_SOCK)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for cluster steps (default $KUBECONFIG, else ~/.kube/config)")
 	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context")
+	fl.BoolVar(&f.breakLock, "break-lock", false, "take over the cluster lock of a run whose heartbeat stopped (the takeover is recorded)")
+	fl.BoolVar(&f.noLock, "no-lock", false, "do not take the cluster lock (kube-system/kubeplay-lock); for playbooks that never touch the cluster")
+	fl.DurationVar(&f.lockTTL, "lock-ttl", 60*time.Second, "how long the cluster lock outlives its last heartbeat")
 	return cmd
 }
 
@@ -152,6 +160,34 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 	}
 	sink := events.Multi{view, output.NewJSON(evFile), logSink{log}}
 
+	// one changing run per cluster; dry runs and runs without a cluster
+	// take no lock
+	if kube != nil && !f.check && !f.noLock {
+		lk, err := takeLock(ctx, kube, runID, f, sink)
+		if err != nil {
+			return err
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-lk.Lost():
+				log.Error("cluster lock lost: stopping the run", zap.String("lock", lock.Namespace+"/"+lock.Name))
+				sink.Emit(events.Event{Type: events.Lock, Run: runID, Time: time.Now(), Msg: "LOCK lost to another run: stopping"})
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		defer func() {
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer rcancel()
+			if err := lk.Release(rctx); err != nil {
+				log.Warn("release cluster lock", zap.Error(err))
+			}
+		}()
+	}
+
 	start := time.Now()
 	recap, runErr := runner.Run(ctx, pb, inv, runner.Options{
 		RunID: runID, Forks: f.forks, Check: f.check, Diff: f.diff, Limit: f.limit,
@@ -170,6 +206,29 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		fmt.Fprintf(stdout, "run %s: events and log in %s\n", runID, runDir)
 	}
 	return runErr
+}
+
+// takeLock takes the cluster lock for a run, recording a takeover.
+func takeLock(ctx context.Context, kube kubernetes.Interface, runID string, f *runFlags, sink events.Sink) (*lock.Lock, error) {
+	h := lock.Holder{RunID: runID, PID: os.Getpid(), User: "unknown", Host: "unknown"}
+	if u, err := user.Current(); err == nil {
+		h.User = u.Username
+	}
+	if n, err := os.Hostname(); err == nil {
+		h.Host = n
+	}
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	lk, err := lock.Acquire(lctx, kube, h, lock.Options{TTL: f.lockTTL, Break: f.breakLock})
+	if err != nil {
+		return nil, fmt.Errorf("%w (dry runs with --check take no lock; --no-lock skips it for playbooks that never touch the cluster)", err)
+	}
+	msg := "LOCK " + lock.Namespace + "/" + lock.Name + " taken"
+	if lk.TakenFrom != "" {
+		msg += " over from " + lk.TakenFrom + " (its heartbeat had stopped)"
+	}
+	sink.Emit(events.Event{Type: events.Lock, Run: runID, Time: time.Now(), Msg: msg})
+	return lk, nil
 }
 
 // logSink writes every event to the zap log with play/step/host fields.

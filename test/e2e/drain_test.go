@@ -2,18 +2,12 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"github.com/kubeplay/kubeplay/playbooks"
 	"github.com/kubeplay/kubeplay/runner"
@@ -30,68 +24,6 @@ func kube(t *testing.T, l *lab.Lab) kubernetes.Interface {
 }
 
 // workload creates a namespace with a Deployment on the workers and a PDB.
-func workload(t *testing.T, c kubernetes.Interface, name string, replicas, minAvailable int32) {
-	t.Helper()
-	ctx := context.Background()
-	_, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
-	labels := map[string]string{"app": name}
-	_, err = c.AppsV1().Deployments(name).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To(replicas),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}},
-					Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
-						PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{Weight: 100,
-							PodAffinityTerm: corev1.PodAffinityTerm{TopologyKey: "kubernetes.io/hostname",
-								LabelSelector: &metav1.LabelSelector{MatchLabels: labels}}}}}},
-				},
-			},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.PolicyV1().PodDisruptionBudgets(name).Create(ctx, &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(minAvailable)),
-			Selector: &metav1.LabelSelector{MatchLabels: labels}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 90*time.Second, "workload ready on both workers", func() (bool, string) {
-		ready, nodes := readyPods(ctx, c, name)
-		return ready == int(replicas) && nodes["w1"] && nodes["w2"], fmt.Sprint(ready, nodes)
-	})
-}
-
-// readyPods counts a namespace's Ready pods that are not being deleted,
-// and the nodes they run on.
-func readyPods(ctx context.Context, c kubernetes.Interface, ns string) (int, map[string]bool) {
-	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return -1, nil
-	}
-	ready, nodes := 0, map[string]bool{}
-	for _, p := range pods.Items {
-		for _, cond := range p.Status.Conditions {
-			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
-				ready++
-				nodes[p.Spec.NodeName] = true
-			}
-		}
-	}
-	return ready, nodes
-}
-
 func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	last := ""
@@ -121,7 +53,7 @@ func TestDrainRespectsPDB(t *testing.T) {
 	l := lab.Start(t)
 	c := kube(t, l)
 	ctx := context.Background()
-	workload(t, c, "drain-ok", 4, 3)
+	lab.Workload(t, c, "drain-ok", 4, 3)
 
 	// availability is polled while the drain runs
 	stop := make(chan struct{})
@@ -135,7 +67,7 @@ func TestDrainRespectsPDB(t *testing.T) {
 				return
 			case <-time.After(200 * time.Millisecond):
 			}
-			if ready, _ := readyPods(ctx, c, "drain-ok"); ready >= 0 {
+			if ready, _ := lab.ReadyPods(ctx, c, "drain-ok"); ready >= 0 {
 				low = min(low, ready)
 			}
 		}
@@ -163,7 +95,7 @@ func TestDrainBlockedByPDBTimesOutAndUncordons(t *testing.T) {
 	l := lab.Start(t)
 	c := kube(t, l)
 	ctx := context.Background()
-	workload(t, c, "drain-blocked", 2, 2)
+	lab.Workload(t, c, "drain-blocked", 2, 2)
 	r := runPlaybook(t, l, drainPlaybook, func(o *runner.Options) {
 		o.Kube = c
 		o.Params = map[string]any{"timeout": "10s"}
@@ -199,7 +131,7 @@ func TestBundledNodeMaintenance(t *testing.T) {
 	l := lab.Start(t)
 	c := kube(t, l)
 	ctx := context.Background()
-	workload(t, c, "maint", 2, 1)
+	lab.Workload(t, c, "maint", 2, 1)
 	for _, n := range []string{"w1", "w2"} {
 		l.Exec(ctx, n, "rm -f /etc/kubeplay-maintained")
 	}

@@ -10,14 +10,10 @@ import (
 
 	"github.com/kubeplay/kubeplay/events"
 	"github.com/kubeplay/kubeplay/failure"
-	"github.com/kubeplay/kubeplay/inventory"
-	"github.com/kubeplay/kubeplay/modules"
-	"github.com/kubeplay/kubeplay/playbook"
 	"github.com/kubeplay/kubeplay/playbooks"
 	"github.com/kubeplay/kubeplay/runner"
+	"github.com/kubeplay/kubeplay/test/harness"
 	"github.com/kubeplay/kubeplay/test/lab"
-	"github.com/kubeplay/kubeplay/transport/local"
-	"github.com/kubeplay/kubeplay/transport/ssh"
 )
 
 type result struct {
@@ -28,22 +24,8 @@ type result struct {
 
 func runPlaybook(t *testing.T, l *lab.Lab, src string, mod func(*runner.Options)) result {
 	t.Helper()
-	pb, err := playbook.Load("e2e.yaml", []byte(src), modules.Builtin())
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Load(l.InventoryFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &events.Recorder{}
-	opts := runner.Options{RunID: t.Name(), Sink: rec, Forks: 10, Local: local.Conn{},
-		Connector: ssh.NewConnector(ssh.Options{KnownHosts: l.KnownHostsFile()})}
-	if mod != nil {
-		mod(&opts)
-	}
-	recap, err := runner.Run(context.Background(), pb, inv, opts)
-	return result{recap, err, rec}
+	r := harness.Run(t, l, "e2e.yaml", []byte(src), mod)
+	return result{r.Recap, r.Err, r.Rec}
 }
 
 func nodeFile(t *testing.T, l *lab.Lab, node, path string) string {

@@ -17,6 +17,10 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
 	"github.com/kubeplay/kubeplay/test/lab/proc"
 )
 
@@ -39,6 +43,9 @@ type Config struct {
 	ControlPlane int    // default 3
 	Workers      int    // default 2
 	NoCluster    bool   // nodes and sshd only (no packages, no control plane)
+	// Pristine rebuilds a running lab whose cluster is no longer at the
+	// start version (an upgrade ran on it), so that tests start alike.
+	Pristine bool
 }
 
 // Node roles. Scratch nodes are bare sshd hosts that tests add and remove
@@ -129,7 +136,7 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, ErrNotRoot
 	}
 	l := &Lab{cfg: cfg}
-	if err := l.load(); err == nil && l.healthy(ctx) == nil && l.matches() && (cfg.NoCluster || l.ClusterUp) {
+	if err := l.load(); err == nil && l.healthy(ctx) == nil && l.matches() && (cfg.NoCluster || l.ClusterUp) && l.atStart(ctx) {
 		if l.ClusterUp {
 			if err := l.ensureServices(ctx); err != nil {
 				return nil, err
@@ -174,6 +181,65 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	l.ClusterUp = true
 	return l, l.save()
+}
+
+// atStart says whether a pristine lab's cluster still runs the start
+// version: ClusterConfiguration and every kubelet that reports a version.
+// Without Pristine any version will do. An API that does not answer within
+// 30s also counts as not at start: such a lab is rebuilt.
+func (l *Lab) atStart(ctx context.Context) bool {
+	if !l.cfg.Pristine || !l.ClusterUp {
+		return true
+	}
+	v, err := LoadVersions(l.cfg.ScriptsDir)
+	if err != nil {
+		return false
+	}
+	c, err := l.Client()
+	if err != nil {
+		return false
+	}
+	want := "v" + v.Kube[0]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		at, err := clusterAt(ctx, c, want)
+		if err == nil {
+			return at
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "lab: cluster not answering (%v): rebuilding\n", err)
+			return false
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// clusterAt reads the cluster's kubeadm and kubelet versions.
+func clusterAt(ctx context.Context, c kubernetes.Interface, want string) (bool, error) {
+	cm, err := c.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+	if err != nil {
+		return false, err
+	}
+	var cc struct {
+		KubernetesVersion string `json:"kubernetesVersion"`
+	}
+	if err := yaml.Unmarshal([]byte(cm.Data["ClusterConfiguration"]), &cc); err != nil {
+		return false, err
+	}
+	nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false, err
+	}
+	at := cc.KubernetesVersion == want
+	for _, n := range nodes.Items {
+		if v := n.Status.NodeInfo.KubeletVersion; v != "" && v != want {
+			at = false
+		}
+	}
+	if !at {
+		fmt.Fprintf(os.Stderr, "lab: cluster is not at %s (an upgrade ran on it): rebuilding\n", want)
+	}
+	return at, nil
 }
 
 // upCluster builds (or finds cached) components and packages, provisions
@@ -329,6 +395,8 @@ func (l *Lab) Env() string {
 	if v, err := LoadVersions(l.cfg.ScriptsDir); err == nil {
 		// the lab's own kubectl (the machine's may be far from the lab's version)
 		fmt.Fprintf(&b, "export LAB_KUBECTL=%s\n", filepath.Join(l.cacheDir(), "kube", "v"+v.Kube[0], "kubectl"))
+		// the version the lab's packages offer to upgrade to
+		fmt.Fprintf(&b, "export LAB_UPGRADE_VERSION=%s\n", v.Kube[len(v.Kube)-1])
 	}
 	fmt.Fprintf(&b, "alias lab-ssh='ssh -i %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes -l root'\n", l.KeyFile(), l.KnownHostsFile())
 	return b.String()

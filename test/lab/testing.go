@@ -17,22 +17,41 @@ import (
 // reason, since namespaces and mounts need it; CI runs as root.
 func Start(t testing.TB) *Lab {
 	t.Helper()
+	return start(t, false)
+}
+
+func start(t testing.TB, exclusive bool) *Lab {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("lab tests need root (network namespaces, mounts); run as root or in CI")
 	}
 	cfg := DefaultConfig()
+	cfg.Pristine = true
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	unlock, err := lock(cfg.withDefaults().StateDir)
 	if err != nil {
 		t.Fatalf("lab lock: %v", err)
 	}
-	defer unlock()
+	if exclusive {
+		t.Cleanup(unlock)
+	} else {
+		defer unlock()
+	}
 	l, err := Up(ctx, cfg)
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
 	return l
+}
+
+// StartExclusive is Start for a test that changes the lab for good (an
+// upgrade): it holds the lab's lock until the test ends, so that other test
+// processes wait in Start and then find (and rebuild) the changed lab,
+// instead of running on it halfway through.
+func StartExclusive(t testing.TB) *Lab {
+	t.Helper()
+	return start(t, true)
 }
 
 // lock serialises lab changes between test processes.

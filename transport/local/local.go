@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 
@@ -51,4 +52,15 @@ func (Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, error)
 		return res, fmt.Errorf("run %s: %w", c.String(), err)
 	}
 	return res, nil
+}
+
+// DialContext opens a TCP connection from the runner machine.
+func (Conn) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
+
+// ReadFile reads a local file.
+func (Conn) ReadFile(_ context.Context, path string) ([]byte, error) {
+	return os.ReadFile(path)
 }

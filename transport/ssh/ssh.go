@@ -518,3 +518,36 @@ func (s *Conn) remove(path string) {
 		_ = sf.Remove(path)
 	}
 }
+
+// DialContext opens a TCP connection from the host (SSH direct-tcpip), so
+// that services bound to the node's loopback (etcd's client port) are
+// reachable without exposing them.
+func (s *Conn) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	cl, err := s.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := cl.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, failure.Retryable(fmt.Errorf("connect to %s through %s: %w", addr, s.host.Name, err))
+	}
+	return c, nil
+}
+
+// ReadFile reads a file of the host over SFTP. The content stays in memory.
+func (s *Conn) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	sf, err := s.SFTP(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := sf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open %s on %s: %w", path, s.host.Name, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, failure.Retryable(fmt.Errorf("read %s on %s: %w", path, s.host.Name, err))
+	}
+	return b, nil
+}

@@ -15,6 +15,12 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/sshd /run/lab
 echo "$name" > /etc/hostname
 printf '127.0.0.1 localhost\n%s %s\n' "$(cat "$dir/ip")" "$name" > /etc/hosts
+# no DNS server is reachable from the bridge: point the resolver at the
+# node's own loopback, where the refusal is immediate (the machine's
+# resolver address would make every lookup, such as apt's SRV queries, wait
+# for its timeout). /etc/hosts names the lab's hosts.
+rm -f /etc/resolv.conf
+echo 'nameserver 127.0.0.1' > /etc/resolv.conf
 # a fresh node's root account: the runner machine's own shell setup (seen
 # through the overlay) is not the node's, and bash sources ~/.bashrc for
 # every command sshd runs

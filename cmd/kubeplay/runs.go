@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubeplay/kubeplay/events"
+	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/output"
+)
+
+// runSummary is what a run's journal says about it.
+type runSummary struct {
+	ID       string
+	Playbook string
+	Started  time.Time
+	Duration time.Duration
+	State    string // ok, failed, interrupted, or incomplete (no end: killed, or still running)
+	Check    bool
+	Error    string
+}
+
+func readJournal(dir string) ([]events.Event, error) {
+	f, err := os.Open(filepath.Join(dir, "events.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var evs []events.Event
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for sc.Scan() {
+		var e events.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			break // a line cut by a crash ends the journal
+		}
+		evs = append(evs, e)
+	}
+	return evs, sc.Err()
+}
+
+func summarize(id string, evs []events.Event) runSummary {
+	s := runSummary{ID: id, State: "incomplete"}
+	for _, e := range evs {
+		switch e.Type {
+		case events.RunStart:
+			s.Playbook, s.Started, s.Check = e.Playbook, e.Time, e.Check
+		case events.RunEnd:
+			s.Duration, s.State, s.Error = e.Duration, string(e.Outcome), e.Error
+		}
+	}
+	if s.State == "incomplete" && len(evs) > 0 {
+		s.Duration = evs[len(evs)-1].Time.Sub(s.Started)
+	}
+	return s
+}
+
+func newRunsCmd() *cobra.Command {
+	var stateDir string
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List past runs and their state (from their journals)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return listRuns(cmd.OutOrStdout(), stateDir)
+		},
+	}
+	cmd.PersistentFlags().StringVar(&stateDir, "state-dir", defaultStateDir(), "where run directories are kept")
+	show := &cobra.Command{
+		Use:   "show RUN_ID",
+		Short: "Print a run's timeline and recap from its journal",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return showRun(cmd.OutOrStdout(), stateDir, args[0])
+		},
+	}
+	cmd.AddCommand(show)
+	return cmd
+}
+
+func listRuns(w io.Writer, stateDir string) error {
+	ents, err := os.ReadDir(filepath.Join(stateDir, "runs"))
+	if os.IsNotExist(err) {
+		fmt.Fprintln(w, "no runs")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var runs []runSummary
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		evs, err := readJournal(filepath.Join(stateDir, "runs", e.Name()))
+		if err != nil {
+			continue // a directory without a journal is not a run
+		}
+		runs = append(runs, summarize(e.Name(), evs))
+	}
+	sort.Slice(runs, func(i, j int) bool {
+		if !runs[i].Started.Equal(runs[j].Started) {
+			return runs[i].Started.Before(runs[j].Started)
+		}
+		return runs[i].ID < runs[j].ID
+	})
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tPLAYBOOK\tSTARTED\tDURATION\tSTATE")
+	for _, r := range runs {
+		state := r.State
+		if r.Check {
+			state += " (check)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Playbook, r.Started.Local().Format(time.DateTime), r.Duration.Round(time.Second), state)
+	}
+	return tw.Flush()
+}
+
+func showRun(w io.Writer, stateDir, id string) error {
+	if filepath.Base(id) != id {
+		return fmt.Errorf("%w: %q is not a run id", failure.ErrValidation, id)
+	}
+	dir := filepath.Join(stateDir, "runs", id)
+	evs, err := readJournal(dir)
+	if err != nil {
+		return fmt.Errorf("run %s: %w", id, err)
+	}
+	view := output.NewText(w, false, true)
+	recap := map[string]*output.RecapRow{}
+	var order []string
+	for _, e := range evs {
+		view.Emit(e)
+		if e.Type != events.HostEnd {
+			continue
+		}
+		r, ok := recap[e.Host]
+		if !ok {
+			r = &output.RecapRow{Host: e.Host}
+			recap[e.Host] = r
+			order = append(order, e.Host)
+		}
+		r.Duration += e.Duration
+		switch e.Outcome {
+		case events.OK:
+			r.OK++
+		case events.Changed:
+			r.Changed++
+		case events.Failed:
+			r.Failed++
+		case events.Skipped:
+			r.Skipped++
+		case events.Unknown:
+			r.Unknown++
+		case events.RolledBack:
+			r.RolledBack++
+		}
+	}
+	rows := make([]output.RecapRow, 0, len(order))
+	for _, h := range order {
+		rows = append(rows, *recap[h])
+	}
+	s := summarize(id, evs)
+	output.WriteRecap(w, rows, s.Duration)
+	fmt.Fprintf(w, "state: %s\n", s.State)
+	if s.State == "incomplete" {
+		fmt.Fprintln(w, "the journal has no end: the run was killed, or is still running")
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubeplay/kubeplay/etcdsnap"
+	"github.com/kubeplay/kubeplay/runner"
+	"github.com/kubeplay/kubeplay/test/lab"
+)
+
+// etcd is reached through cp1's sshd only: its client port is dialled from
+// the node, and the other members' ports from there too.
+func TestEtcdHealthAndSnapshotThroughSSH(t *testing.T) {
+	l := lab.Start(t)
+	dir := t.TempDir()
+	src := `apiVersion: kubeplay/v1
+kind: Playbook
+name: etcd
+params:
+  dir: {type: string, required: true}
+plays:
+  - hosts: control_plane[0]
+    steps:
+      - etcd-health: {}
+        register: health
+      - assert:
+          that:
+            - 'len(health.data.members) == 3 && health.data.voters == 3 && health.data.quorum == 2'
+            - 'health.data.leader != "" && health.data.quorum_read'
+            - 'all(health.data.members, {.reachable && .version != "" && .db_size > 0})'
+      - etcd-snapshot: {dir: '{{ params.dir }}', keep: 2}
+        register: snap
+      - etcd-snapshot: {dir: '{{ params.dir }}', keep: 2}
+      - etcd-snapshot: {dir: '{{ params.dir }}', keep: 2}
+        register: last
+      - assert:
+          that:
+            - 'snap.data.revision > 0 && snap.data.keys > 0 && snap.data.integrity == "ok"'
+            - 'len(last.data.removed) == 1 && last.data.removed[0] == snap.data.path'
+`
+	r := runPlaybook(t, l, src, func(o *runner.Options) { o.Params = map[string]any{"dir": dir} })
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	snaps, _ := filepath.Glob(filepath.Join(dir, "etcd-snapshot-*.db"))
+	if len(snaps) != 2 {
+		t.Fatalf("retention: want 2 snapshots, got %v", snaps)
+	}
+	// the file on disk verifies independently; corrupting it is detected
+	st, err := etcdsnap.Verify(snaps[0])
+	if err != nil || st.Revision == 0 || st.Integrity != "ok" {
+		t.Fatalf("verify %s: %+v %v", snaps[0], st, err)
+	}
+	b, _ := os.ReadFile(snaps[0])
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(snaps[0], b, 0o600)
+	if _, err := etcdsnap.Verify(snaps[0]); err == nil || !strings.Contains(err.Error(), "sha256") {
+		t.Fatalf("a flipped byte must fail verification: %v", err)
+	}
+}
+
+// With one member stopped the cluster keeps quorum, but etcd-health names the
+// unreachable member and fails, unless only quorum is required.
+func TestEtcdHealthNamesAnUnreachableMember(t *testing.T) {
+	l := lab.Start(t)
+	ctx := context.Background()
+	// the kubelet keeps the static pod running; move the manifest away
+	if _, err := l.Exec(ctx, "cp3", "mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/etcd.yaml.e2e"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		l.Exec(ctx, "cp3", "mv /etc/kubernetes/etcd.yaml.e2e /etc/kubernetes/manifests/etcd.yaml")
+		r := runPlaybook(t, l, etcdWait, nil)
+		if r.err != nil {
+			t.Errorf("etcd did not come back on cp3: %v", r.err)
+		}
+	})
+	waitFor(t, time.Minute, "etcd on cp3 to stop", func() (bool, string) {
+		out, _ := l.Exec(ctx, "cp3", "ss -Hltn 'sport = :2379' | wc -l")
+		return strings.TrimSpace(out) == "0", out
+	})
+	r := runPlaybook(t, l, `apiVersion: kubeplay/v1
+kind: Playbook
+name: etcd-down
+plays:
+  - hosts: cp1
+    steps:
+      - etcd-health: {member_timeout: 2s}
+`, nil)
+	if r.err == nil || !strings.Contains(r.err.Error(), "unreachable: cp3") {
+		t.Fatalf("want a failure naming cp3: %v", r.err)
+	}
+	r = runPlaybook(t, l, `apiVersion: kubeplay/v1
+kind: Playbook
+name: etcd-quorum
+plays:
+  - hosts: cp1
+    steps:
+      - etcd-health: {member_timeout: 2s, require_all: false}
+        register: h
+        retries: 10
+        delay: 1s
+      - assert: {that: ['h.data.reachable_voters == 2']}
+`, nil)
+	if r.err != nil {
+		t.Fatalf("quorum holds with 2 of 3: %v", r.err)
+	}
+}
+
+const etcdWait = `apiVersion: kubeplay/v1
+kind: Playbook
+name: etcd-wait
+plays:
+  - hosts: cp1
+    steps:
+      - etcd-health: {member_timeout: 2s}
+        retries: 30
+        delay: 2s
+`

@@ -1,0 +1,129 @@
+// Package etcd opens etcd v3 clients through a control-plane node: the gRPC
+// connections are SSH direct-tcpip channels from that node, and the client
+// certificate is read from the node's kubeadm PKI into memory. Nothing is
+// written to the runner's disk and no etcdctl is needed on the node.
+package etcd
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/kubeplay/kubeplay/failure"
+)
+
+// Node is what the client needs of the node it goes through: TCP from the
+// node, and its files.
+type Node interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	ReadFile(ctx context.Context, path string) ([]byte, error)
+}
+
+// Certs names the PEM files on the node.
+type Certs struct {
+	CA   string
+	Cert string
+	Key  string
+}
+
+// KubeadmCerts are the files kubeadm creates for health checks.
+var KubeadmCerts = Certs{
+	CA:   "/etc/kubernetes/pki/etcd/ca.crt",
+	Cert: "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+	Key:  "/etc/kubernetes/pki/etcd/healthcheck-client.key",
+}
+
+// DefaultEndpoint is the node-local client URL of a kubeadm stacked etcd.
+const DefaultEndpoint = "https://127.0.0.1:2379"
+
+// Options configure Open.
+type Options struct {
+	Endpoints   []string // default DefaultEndpoint
+	Certs       Certs    // default KubeadmCerts
+	DialTimeout time.Duration
+	Log         *zap.Logger
+}
+
+// ErrConfig marks a client that cannot be built from the node's files
+// (missing or invalid certificates); retrying does not help.
+var ErrConfig = errors.New("etcd client configuration")
+
+// Open returns a client whose connections all go through node.
+func Open(ctx context.Context, node Node, o Options) (*clientv3.Client, error) {
+	if len(o.Endpoints) == 0 {
+		o.Endpoints = []string{DefaultEndpoint}
+	}
+	if o.Certs == (Certs{}) {
+		o.Certs = KubeadmCerts
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 10 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	tc, err := tlsConfig(ctx, node, o.Certs)
+	if err != nil {
+		return nil, err
+	}
+	dial := func(ctx context.Context, addr string) (net.Conn, error) {
+		return node.DialContext(ctx, "tcp", addr)
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   o.Endpoints,
+		TLS:         tc,
+		DialTimeout: o.DialTimeout,
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial)},
+		Logger:      o.Log,
+		Context:     ctx,
+	})
+	if err != nil {
+		return nil, failure.Retryable(fmt.Errorf("etcd client for %v: %w", o.Endpoints, err))
+	}
+	return cli, nil
+}
+
+func tlsConfig(ctx context.Context, node Node, c Certs) (*tls.Config, error) {
+	read := func(p string) ([]byte, error) {
+		b, err := node.ReadFile(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("read etcd credential: %w", err)
+		}
+		return b, nil
+	}
+	caPEM, err := read(c.CA)
+	if err != nil {
+		return nil, err
+	}
+	certPEM, err := read(c.Cert)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := read(c.Key)
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	clear(keyPEM)
+	if err != nil {
+		// the error text of X509KeyPair never contains key material
+		return nil, fmt.Errorf("%w: client certificate %s: %v", ErrConfig, c.Cert, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("%w: no certificate in %s", ErrConfig, c.CA)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		RootCAs:      pool,
+		MinVersion:   tls.VersionTLS12,
+	}, nil
+}
