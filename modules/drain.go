@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -68,7 +69,27 @@ func (Drain) Doc() string {
 }
 func (Drain) NewParams() Params { return &DrainParams{} }
 
-func (p *DrainParams) helper(ctx context.Context, t *Target, out *bytes.Buffer) *drain.Helper {
+// drainLog collects the drain helper's progress lines. The helper wraps Out
+// and ErrOut in a lock each, and its eviction goroutines write to both: one
+// buffer behind both needs its own lock.
+type drainLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (d *drainLog) Write(b []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.buf.Write(b)
+}
+
+func (d *drainLog) String() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.buf.String()
+}
+
+func (p *DrainParams) helper(ctx context.Context, t *Target, out *drainLog) *drain.Helper {
 	grace := -1
 	if p.GracePeriod != nil {
 		grace = *p.GracePeriod
@@ -89,7 +110,7 @@ func (Drain) Check(ctx context.Context, t *Target, p Params) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	var out bytes.Buffer
+	var out drainLog
 	list, errs := dp.helper(ctx, t, &out).GetPodsForDeletion(node)
 	if len(errs) > 0 {
 		return Result{}, fmt.Errorf("drain %s would be refused: %w", node, errors.Join(errs...))
@@ -134,7 +155,7 @@ func (Drain) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 		}
 		return err
 	}
-	var out bytes.Buffer
+	var out drainLog
 	h := dp.helper(ctx, t, &out)
 	list, errs := h.GetPodsForDeletion(node)
 	if len(errs) > 0 {
@@ -158,7 +179,7 @@ func (Drain) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 
 // blockers names the pods still on the node and the PDBs that cover them.
 func blockers(ctx context.Context, t *Target, node string, dp *DrainParams) string {
-	var out bytes.Buffer
+	var out drainLog
 	list, _ := dp.helper(ctx, t, &out).GetPodsForDeletion(node)
 	if list == nil || len(list.Pods()) == 0 {
 		return "no evictable pods left"

@@ -15,18 +15,20 @@ type Kubeadm struct{}
 
 // KubeadmParams are kubeadm's parameters.
 type KubeadmParams struct {
-	Action  string `yaml:"action" required:"true" doc:"upgrade-plan, upgrade-apply (the first control plane) or upgrade-node (every other node)"`
+	Action  string `yaml:"action" required:"true" doc:"upgrade-plan, upgrade-apply (the first control plane), upgrade-node (every other node) or certs-renew"`
 	Version string `yaml:"version" doc:"target version, 1.37.2 or v1.37.2: required for upgrade-apply; for upgrade-node it lets a control plane already at it be skipped"`
 	// kubeadm's own flags
 	IgnorePreflightErrors []string `yaml:"ignore_preflight_errors" doc:"preflight checks to downgrade to warnings (--ignore-preflight-errors)"`
 	EtcdUpgrade           *bool    `yaml:"etcd_upgrade" default:"true" doc:"also upgrade the local etcd member (--etcd-upgrade)"`
 	Force                 bool     `yaml:"force" doc:"upgrade-apply: run even when the node is already at the version, with kubeadm's --force (the docs' recovery for a bad state)"`
+	Certs                 []string `yaml:"certs" doc:"certs-renew: which certificates (kubeadm certs renew NAME), default [all]"`
 }
 
 var (
-	kubeadmActions   = []string{"upgrade-plan", "upgrade-apply", "upgrade-node"}
+	kubeadmActions   = []string{"upgrade-plan", "upgrade-apply", "upgrade-node", "certs-renew"}
 	kubeVersionRE    = regexp.MustCompile(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
 	preflightCheckRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
+	certNameRE       = regexp.MustCompile(`^[a-z][a-z0-9.-]*$`)
 	kubeadmBackupRE  = regexp.MustCompile(`/etc/kubernetes/tmp/kubeadm-backup-(manifests|etcd)-[0-9-]+`)
 )
 
@@ -47,6 +49,14 @@ func (p *KubeadmParams) Validate() error {
 	if p.Force && p.Action != "upgrade-apply" {
 		return errors.New("force applies to upgrade-apply only")
 	}
+	if len(p.Certs) > 0 && p.Action != "certs-renew" {
+		return errors.New("certs applies to certs-renew only")
+	}
+	for _, c := range p.Certs {
+		if !certNameRE.MatchString(c) {
+			return fmt.Errorf("certs: %q is not a certificate name", c)
+		}
+	}
 	for _, c := range p.IgnorePreflightErrors {
 		if !preflightCheckRE.MatchString(c) {
 			return fmt.Errorf("ignore_preflight_errors: %q is not a check name", c)
@@ -60,11 +70,18 @@ var ErrKubeadm = errors.New("kubeadm failed")
 
 func (Kubeadm) Name() string { return "kubeadm" }
 func (Kubeadm) Doc() string {
-	return "Run kubeadm upgrade plan, upgrade apply (first control plane) or upgrade node (other control planes and workers). Before apply, the installed kubeadm must be the target version. A control plane whose static pod manifests already run the target version is left alone (unless force). Changed is whether the manifests, kubeconfigs or kubelet config actually changed; register exposes stdout and kubeadm's backup directories (backups) for manual recovery."
+	return "Run kubeadm upgrade plan, upgrade apply (first control plane), upgrade node (other control planes and workers) or certs renew. Before apply, the installed kubeadm must be the target version. A control plane whose static pod manifests already run the target version is left alone (unless force). Changed is whether the manifests, kubeconfigs or kubelet config actually changed; register exposes stdout and kubeadm's backup directories (backups) for manual recovery."
 }
 func (Kubeadm) NewParams() Params { return &KubeadmParams{} }
 
 func (p *KubeadmParams) argv() []string {
+	if p.Action == "certs-renew" {
+		certs := p.Certs
+		if len(certs) == 0 {
+			certs = []string{"all"}
+		}
+		return append([]string{"kubeadm", "certs", "renew"}, certs...)
+	}
 	a := []string{"kubeadm", "upgrade"}
 	switch p.Action {
 	case "upgrade-plan":
@@ -96,7 +113,7 @@ const kubeadmStateScript = `echo "kubeadm=$(kubeadm version -o short 2>/dev/null
 for f in /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/manifests/kube-controller-manager.yaml /etc/kubernetes/manifests/kube-scheduler.yaml; do
   [ -f "$f" ] && echo "image=$(sed -n 's/^ *image: *//p' "$f" | head -1)"
 done
-echo "fingerprint=$(cat /etc/kubernetes/manifests/*.yaml /etc/kubernetes/*.conf /var/lib/kubelet/config.yaml 2>/dev/null | sha256sum | cut -c1-64)"`
+echo "fingerprint=$(cat /etc/kubernetes/manifests/*.yaml /etc/kubernetes/*.conf /etc/kubernetes/pki/*.crt /etc/kubernetes/pki/etcd/*.crt /var/lib/kubelet/config.yaml 2>/dev/null | sha256sum | cut -c1-64)"`
 
 type kubeadmState struct {
 	kubeadm     string
@@ -141,7 +158,7 @@ func readKubeadmState(ctx context.Context, c Conn) (kubeadmState, error) {
 
 // skip says why the step has nothing to do on this node.
 func (p *KubeadmParams) skip(s kubeadmState) string {
-	if p.Action == "upgrade-plan" || p.Force {
+	if p.Action == "upgrade-plan" || p.Action == "certs-renew" || p.Force {
 		return ""
 	}
 	if s.atVersion(p.Version) {

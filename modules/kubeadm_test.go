@@ -136,3 +136,19 @@ func TestKubeadmParams(t *testing.T) {
 		}
 	}
 }
+
+func TestKubeadmCertsRenew(t *testing.T) {
+	node := &fakeNode{kubeadm: "v1.36.3", images: cpImages("v1.36.3"), fingerprint: "a", upgradeTo: "v1.36.3"}
+	tg := &Target{Host: HostInfo{Name: "cp1"}, Conn: node, Clock: RealClock{}}
+	res, err := Kubeadm{}.Run(context.Background(), tg, kubeadmParams(t, KubeadmParams{Action: "certs-renew"}))
+	if err != nil || !res.Changed || strings.Join(node.ran[0], " ") != "kubeadm certs renew all" {
+		t.Fatalf("%+v %v %v", res, err, node.ran)
+	}
+	_, err = Kubeadm{}.Run(context.Background(), tg, kubeadmParams(t, KubeadmParams{Action: "certs-renew", Certs: []string{"apiserver", "admin.conf"}}))
+	if err != nil || strings.Join(node.ran[1], " ") != "kubeadm certs renew apiserver admin.conf" {
+		t.Fatalf("%v %v", err, node.ran)
+	}
+	if err := (&KubeadmParams{Action: "upgrade-node", Certs: []string{"all"}}).Validate(); err == nil {
+		t.Fatal("certs outside certs-renew must be refused")
+	}
+}

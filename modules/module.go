@@ -256,5 +256,6 @@ func Builtin() *Registry {
 		AptPin{}, SwapRepo{}, RestartService{}, Facts{},
 		Cordon{}, Uncordon{}, Drain{}, WaitNodeReady{},
 		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{},
+		CertExpiry{}, StaticPodRestart{}, Fetch{},
 	)
 }

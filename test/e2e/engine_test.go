@@ -24,7 +24,12 @@ type result struct {
 
 func runPlaybook(t *testing.T, l *lab.Lab, src string, mod func(*runner.Options)) result {
 	t.Helper()
-	r := harness.Run(t, l, "e2e.yaml", []byte(src), mod)
+	return runPlaybookCtx(context.Background(), t, l, src, mod)
+}
+
+func runPlaybookCtx(ctx context.Context, t *testing.T, l *lab.Lab, src string, mod func(*runner.Options)) result {
+	t.Helper()
+	r := harness.RunCtx(ctx, t, l, "e2e.yaml", []byte(src), mod)
 	return result{r.Recap, r.Err, r.Rec}
 }
 

@@ -27,6 +27,12 @@ type Result struct {
 // mod adjusts the runner options first.
 func Run(t *testing.T, l *lab.Lab, file string, src []byte, mod func(*runner.Options)) Result {
 	t.Helper()
+	return RunCtx(context.Background(), t, l, file, src, mod)
+}
+
+// RunCtx is Run under ctx (cancel it to interrupt the run, as Ctrl-C does).
+func RunCtx(ctx context.Context, t *testing.T, l *lab.Lab, file string, src []byte, mod func(*runner.Options)) Result {
+	t.Helper()
 	pb, err := playbook.Load(file, src, modules.Builtin())
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +47,7 @@ func Run(t *testing.T, l *lab.Lab, file string, src []byte, mod func(*runner.Opt
 	if mod != nil {
 		mod(&opts)
 	}
-	recap, err := runner.Run(context.Background(), pb, inv, opts)
+	recap, err := runner.Run(ctx, pb, inv, opts)
 	return Result{recap, err, rec}
 }
 

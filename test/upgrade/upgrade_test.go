@@ -1,8 +1,8 @@
-// Package upgrade runs the bundled kubeadm-upgrade playbook against the lab
-// and checks its effects on every node and in the API. It moves the lab to
-// the next version, so it runs alone, after the other packages: set
-// KUBEPLAY_UPGRADE_TEST=1 (make test does). The next lab.Start rebuilds the
-// lab at its start version.
+// Package upgrade runs the bundled playbooks that change the shared lab for
+// good (kubeadm-cert-renew, then kubeadm-upgrade) and checks their effects
+// on every node and in the API. They run alone, after the other packages:
+// set KUBEPLAY_EXCLUSIVE_TESTS=1 (make test does). The next lab.Start
+// rebuilds the upgraded lab at its start version.
 package upgrade
 
 import (
@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeplay/kubeplay/etcdsnap"
@@ -90,9 +91,7 @@ func (s *sampler) end() (minReady, maxCordoned int, cordoned map[string]bool) {
 }
 
 func TestBundledKubeadmUpgrade(t *testing.T) {
-	if os.Getenv("KUBEPLAY_UPGRADE_TEST") != "1" {
-		t.Skip("moves the shared lab to the next version; make test runs it alone with KUBEPLAY_UPGRADE_TEST=1")
-	}
+	exclusive(t)
 	l := lab.StartExclusive(t)
 	v, err := lab.LoadVersions(l.ScriptsDir())
 	if err != nil {
@@ -228,11 +227,7 @@ func apiServerVersion(t *testing.T, l *lab.Lab, ip string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc, err := discovery.NewDiscoveryClientForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := dc.ServerVersion()
+	v, err := newDiscovery(t, rc).ServerVersion()
 	if err != nil {
 		return err.Error()
 	}
@@ -251,6 +246,23 @@ func logSlowest(t *testing.T, rec *events.Recorder, n int) {
 	for _, e := range ends[:min(n, len(ends))] {
 		t.Logf("  %-40s %-4s %s", e.Step, e.Host, e.Duration.Round(100*time.Millisecond))
 	}
+}
+
+// exclusive skips tests that change the shared lab for good unless asked:
+// make test runs this package alone, after the others.
+func exclusive(t *testing.T) {
+	if os.Getenv("KUBEPLAY_EXCLUSIVE_TESTS") != "1" {
+		t.Skip("changes the shared lab (versions, certificates); make test runs it alone with KUBEPLAY_EXCLUSIVE_TESTS=1")
+	}
+}
+
+// newDiscovery is a discovery client for rc.
+func newDiscovery(t *testing.T, rc *rest.Config) *discovery.DiscoveryClient {
+	dc, err := discovery.NewDiscoveryClientForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dc
 }
 
 // minorsAbove returns the version n minors above v: "1.37.2", 2 → "1.39.0".

@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubeplay/kubeplay/playbooks"
+	"github.com/kubeplay/kubeplay/runner"
+	"github.com/kubeplay/kubeplay/test/lab"
+)
+
+// labState fingerprints what a playbook could change: every node's
+// /etc/kubernetes, apt state and kubelet config, the packages, and the
+// Nodes' schedulability.
+func labState(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	ctx := context.Background()
+	var b strings.Builder
+	for _, n := range l.ClusterNodes() {
+		out, err := l.Exec(ctx, n.Name, `find /etc/kubernetes /etc/apt /var/lib/kubelet/config.yaml -maxdepth 3 -type f 2>/dev/null | sort | xargs sha256sum | sha256sum; dpkg-query -W kubeadm kubelet kubectl; apt-mark showhold; ls /root/kubeplay-maintained 2>/dev/null || true`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(n.Name + "\n" + out)
+	}
+	nodes, err := kube(t, l).CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		if n.Spec.Unschedulable {
+			b.WriteString(n.Name + " cordoned\n")
+		}
+	}
+	return b.String()
+}
+
+// Every bundled playbook's dry run changes nothing: on the nodes, in the
+// API, or on the runner.
+func TestBundledDryRunsChangeNothing(t *testing.T) {
+	l := lab.Start(t)
+	v, _ := lab.LoadVersions(l.ScriptsDir())
+	to := v.Kube[1]
+	snapDir := t.TempDir()
+	params := map[string]map[string]any{
+		"kubeadm-upgrade":        {"version": to, "snapshot_dir": snapDir},
+		"kubeadm-cert-renew":     {"kubeconfig_out": filepath.Join(snapDir, "admin.conf")},
+		"etcd-backup":            {"dir": snapDir},
+		"change-package-repo":    {"minor": to[:strings.LastIndex(to, ".")]},
+		"node-maintenance":       {"command": "touch /root/kubeplay-maintained"},
+		"version-skew":           {"current": v.Kube[0], "target": to},
+		"audit-runtime-endpoint": {"expect": "unix:///run/containerd/containerd.sock"},
+	}
+	before := labState(t, l)
+	for _, name := range playbooks.Names() {
+		p, ok := params[name]
+		if !ok {
+			t.Errorf("bundled playbook %s has no dry-run case here", name)
+			continue
+		}
+		src, err := playbooks.Source(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := runPlaybook(t, l, string(src), func(o *runner.Options) { o.Check, o.Params, o.Kube = true, p, kube(t, l) })
+		if r.err != nil {
+			t.Errorf("%s --check: %v", name, r.err)
+		}
+		if after := labState(t, l); after != before {
+			t.Fatalf("%s --check changed the lab:\nbefore:\n%s\nafter:\n%s", name, before, after)
+		}
+		if left, _ := os.ReadDir(snapDir); len(left) != 0 {
+			t.Fatalf("%s --check wrote on the runner: %v", name, left)
+		}
+	}
+}
