@@ -5,6 +5,9 @@
 package events
 
 import (
+	"bufio"
+	"encoding/json"
+	"io"
 	"sync"
 	"time"
 )
@@ -75,6 +78,10 @@ type Event struct {
 	// Result is the registered form of a step's result (for later
 	// expressions after a resume); nil for no_log steps.
 	Result map[string]any `json:"result,omitempty"`
+	// Facts are the host facts a step set (facts, set-vars), for resume.
+	Facts map[string]any `json:"facts,omitempty"`
+	// Section is "" for a play's steps, or rescue, always or handler.
+	Section string `json:"section,omitempty"`
 }
 
 // Sink consumes events. Emit must be safe for concurrent use.
@@ -121,4 +128,20 @@ func (r *Recorder) Filter(t Type) []Event {
 		}
 	}
 	return out
+}
+
+// ReadJournal reads a JSON-lines journal. A line cut short by a crash ends
+// it: what came before is returned.
+func ReadJournal(r io.Reader) ([]Event, error) {
+	var evs []Event
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for sc.Scan() {
+		var e Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			break
+		}
+		evs = append(evs, e)
+	}
+	return evs, sc.Err()
 }

@@ -51,17 +51,7 @@ func (EtcdSnapshot) Doc() string {
 }
 func (EtcdSnapshot) NewParams() Params { return &EtcdSnapshotParams{} }
 
-func (p *EtcdSnapshotParams) dir() (string, error) {
-	d := p.Dir
-	if d == "~" || strings.HasPrefix(d, "~/") {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", err
-		}
-		d = filepath.Join(home, strings.TrimPrefix(d, "~"))
-	}
-	return filepath.Abs(d)
-}
+func (p *EtcdSnapshotParams) dir() (string, error) { return runnerPath(p.Dir) }
 
 // connect resolves the directory and opens the client.
 func (p *EtcdSnapshotParams) connect(ctx context.Context, t *Target) (string, *clientv3.Client, error) {

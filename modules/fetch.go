@@ -52,8 +52,11 @@ type fileReader interface {
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 }
 
-func (p *FetchParams) dest() (string, error) {
-	d := p.Dest
+func (p *FetchParams) dest() (string, error) { return runnerPath(p.Dest) }
+
+// runnerPath makes a path on the runner machine absolute, with ~ as the
+// runner's home.
+func runnerPath(d string) (string, error) {
 	if d == "~" || strings.HasPrefix(d, "~/") {
 		home, err := os.UserHomeDir()
 		if err != nil {

@@ -97,6 +97,9 @@ func (t *Text) Emit(e events.Event) {
 		if e.Check {
 			mode = " (check mode: nothing will change)"
 		}
+		if e.Msg != "" {
+			mode += " (" + e.Msg + ")"
+		}
 		fmt.Fprintf(t.w, "RUN %s [%s]%s\n", e.Playbook, e.Run, mode)
 	case events.PlayStart:
 		fmt.Fprintf(t.w, "\nPLAY [%s] %s\n", e.Play, strings.Join(e.Hosts, ", "))

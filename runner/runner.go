@@ -57,6 +57,8 @@ type Options struct {
 	// Redactor masks secret values in every event; Run registers the
 	// secret params with it.
 	Redactor *secret.Redactor
+	// Resume continues an earlier run: steps it finished are not run again.
+	Resume *Resume
 }
 
 // ErrNoConnector is returned when a step needs a host connection and none
@@ -126,7 +128,11 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 		}
 	}
 	start := opts.Clock.Now()
-	e.emit(events.Event{Type: events.RunStart, Check: opts.Check})
+	startEv := events.Event{Type: events.RunStart, Check: opts.Check}
+	if opts.Resume != nil {
+		startEv.Msg = "resumes run " + opts.Resume.From
+	}
+	e.emit(startEv)
 	runErr := e.run(ctx, limit)
 	end := events.Event{Type: events.RunEnd, Duration: opts.Clock.Now().Sub(start), Outcome: events.OK}
 	if runErr != nil {
@@ -215,7 +221,7 @@ func (e *engine) runBatch(ctx context.Context, pi int, play *playbook.Play, bi i
 		hs.rollback = nil
 		hs.notified = map[string]bool{}
 	}
-	e.section(ctx, sc, play.Steps, batch, false)
+	e.section(ctx, sc, "", play.Steps, batch, false)
 
 	// hosts that failed: rescue (rollback stacks already ran at failure)
 	var failedHosts []string
@@ -228,7 +234,7 @@ func (e *engine) runBatch(ctx context.Context, pi int, play *playbook.Play, bi i
 		for _, h := range failedHosts {
 			e.state(h).rescuing = true
 		}
-		e.section(ctx, sc, play.Rescue, failedHosts, true)
+		e.section(ctx, sc, "rescue", play.Rescue, failedHosts, true)
 		for _, h := range failedHosts {
 			hs := e.state(h)
 			if hs.rescuing && !hs.rescueFailed {
@@ -254,7 +260,7 @@ func (e *engine) runBatch(ctx context.Context, pi int, play *playbook.Play, bi i
 			}
 			if len(targets) > 0 {
 				e.emit(events.Event{Type: events.HandlerStart, Play: play.Name, PlayIdx: pi, Batch: bi, Step: handler.Name, Hosts: targets})
-				e.section(ctx, sc, []*playbook.Step{handler}, targets, true)
+				e.section(ctx, sc, "handler", []*playbook.Step{handler}, targets, true)
 			}
 		}
 	}
@@ -271,7 +277,7 @@ func (e *engine) runBatch(ctx context.Context, pi int, play *playbook.Play, bi i
 			actx, cancel = context.WithTimeout(context.WithoutCancel(ctx), e.opts.RollbackTimeout)
 			defer cancel()
 		}
-		e.section(actx, sc, play.Always, batch, true)
+		e.section(actx, sc, "always", play.Always, batch, true)
 	}
 	var out []*failure.HostError
 	for _, h := range batch {
@@ -306,7 +312,7 @@ func (e *engine) overThreshold(sc *scope) bool {
 // section runs steps in linear order: every host finishes step i before
 // step i+1 starts. includeFailed runs on hosts already failed (rescue,
 // always, handlers decide their own targets).
-func (e *engine) section(ctx context.Context, sc *scope, steps []*playbook.Step, hosts []string, includeFailed bool) {
+func (e *engine) section(ctx context.Context, sc *scope, part string, steps []*playbook.Step, hosts []string, includeFailed bool) {
 	for si, step := range steps {
 		if ctx.Err() != nil {
 			return
@@ -332,9 +338,9 @@ func (e *engine) section(ctx context.Context, sc *scope, steps []*playbook.Step,
 			return
 		}
 		se := events.Event{Type: events.StepStart, Play: sc.play.Name, PlayIdx: sc.pi, Batch: sc.batch,
-			Step: step.Title(), StepIdx: si, Module: step.Module.Name(), Hosts: active, Check: e.opts.Check}
+			Step: step.Title(), StepIdx: si, Module: step.Module.Name(), Hosts: active, Check: e.opts.Check, Section: part}
 		e.emit(se)
-		e.runStepOnHosts(ctx, sc, si, step, active)
+		e.runStepOnHosts(ctx, sc, part, si, step, active)
 		se.Type = events.StepEnd
 		e.emit(se)
 		if !includeFailed && e.overThreshold(sc) {
@@ -368,10 +374,10 @@ func (e *engine) selected(step *playbook.Step) bool {
 	return true
 }
 
-func (e *engine) runStepOnHosts(ctx context.Context, sc *scope, si int, step *playbook.Step, hosts []string) {
+func (e *engine) runStepOnHosts(ctx context.Context, sc *scope, part string, si int, step *playbook.Step, hosts []string) {
 	if step.RunOnce {
 		first := hosts[0]
-		e.runStep(ctx, sc, si, step, e.state(first))
+		e.runStep(ctx, sc, part, si, step, e.state(first))
 		reg, ok := e.state(first).registered[step.Register]
 		if step.Register != "" && ok {
 			for _, h := range hosts[1:] {
@@ -388,7 +394,7 @@ func (e *engine) runStepOnHosts(ctx context.Context, sc *scope, si int, step *pl
 		go func(hs *hostState) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			e.runStep(ctx, sc, si, step, hs)
+			e.runStep(ctx, sc, part, si, step, hs)
 		}(e.state(h))
 	}
 	wg.Wait()
@@ -415,6 +421,9 @@ func (s *redactingSink) Emit(ev events.Event) {
 	ev.Diff = s.r.Redact(ev.Diff)
 	if ev.Result != nil {
 		ev.Result = redactMap(s.r, ev.Result)
+	}
+	if ev.Facts != nil {
+		ev.Facts = redactMap(s.r, ev.Facts)
 	}
 	s.next.Emit(ev)
 }

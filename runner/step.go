@@ -25,16 +25,25 @@ const DefaultRetryDelay = 5 * time.Second
 
 // runStep runs one step on one host, records its outcome and, on failure,
 // unwinds the host's rollback stack.
-func (e *engine) runStep(ctx context.Context, sc *scope, si int, step *playbook.Step, hs *hostState) {
+func (e *engine) runStep(ctx context.Context, sc *scope, part string, si int, step *playbook.Step, hs *hostState) {
 	name := hs.host.Name
 	ev := events.Event{Play: sc.play.Name, PlayIdx: sc.pi, Batch: sc.batch, Step: step.Title(), StepIdx: si,
-		Module: step.Module.Name(), Host: name, Check: e.opts.Check}
+		Module: step.Module.Name(), Host: name, Check: e.opts.Check, Section: part}
 	log := e.opts.Log.With(zap.String("play", sc.play.Name), zap.String("step", step.Title()), zap.String("host", name))
 	start := e.opts.Clock.Now()
 	ev.Type = events.HostStart
 	e.emit(ev)
 
-	outcome, res, err := e.execute(ctx, sc, si, step, hs, log)
+	var outcome events.Outcome
+	var res modules.Result
+	var err error
+	handled := false
+	if part == "" && e.opts.Resume != nil {
+		outcome, res, err, handled = e.resumeStep(ctx, sc, si, step, hs, log)
+	}
+	if !handled {
+		outcome, res, err = e.execute(ctx, sc, si, step, hs, log)
+	}
 	ev.Type, ev.Outcome, ev.Duration = events.HostEnd, outcome, e.opts.Clock.Now().Sub(start)
 	if step.NoLog {
 		ev.Msg = "(output hidden by no_log)"
@@ -43,8 +52,15 @@ func (e *engine) runStep(ctx context.Context, sc *scope, si int, step *playbook.
 		if e.opts.Diff {
 			ev.Diff = res.Diff
 		}
+		// the journal keeps what later steps (and a resumed run) need
 		if step.Register != "" {
 			ev.Result = registeredMap(hs.registered[step.Register])
+		} else if outcome == events.OK || outcome == events.Changed {
+			ev.Result = registeredMap(eval.Registered{Ran: true, Changed: res.Changed, RC: res.RC,
+				Stdout: res.Stdout, Stderr: res.Stderr, Msg: res.Msg, Data: res.Data})
+		}
+		if len(res.Vars) > 0 {
+			ev.Facts = res.Vars
 		}
 	}
 	if err != nil {

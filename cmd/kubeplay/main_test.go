@@ -160,3 +160,61 @@ func TestRunsListsAndShowsJournals(t *testing.T) {
 		t.Fatalf("a path is not a run id (exit %d): %s", code, out)
 	}
 }
+
+func TestResumeContinuesAFailedRun(t *testing.T) {
+	state, dir := t.TempDir(), t.TempDir()
+	log, gate := filepath.Join(dir, "log"), filepath.Join(dir, "gate")
+	pb := filepath.Join(dir, "pb.yaml")
+	os.WriteFile(pb, []byte(`apiVersion: kubeplay/v1
+kind: Playbook
+name: resumable
+params:
+  who: {type: string, default: me}
+plays:
+  - hosts: localhost
+    steps:
+      - name: first
+        shell: {cmd: 'echo first >> `+log+`'}
+        register: first
+      - name: gate
+        command: {argv: [test, -e, `+gate+`]}
+      - name: last
+        shell: {cmd: 'echo "last after {{ first.rc }}" >> `+log+`'}
+`), 0o600)
+	out, code := run(t, "run", pb, "-e", "who=ops", "--state-dir", state)
+	if code != failure.ExitHostFailed {
+		t.Fatalf("the gate must fail the first run (exit %d): %s", code, out)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(state, "runs", "*"))
+	id := filepath.Base(dirs[0])
+
+	// another param value: refused, naming it
+	out, code = run(t, "run", "--resume", id, "-e", "who=someone", "--state-dir", state)
+	if code != failure.ExitValidation || !strings.Contains(out, "param who: someone, the run had ops") {
+		t.Fatalf("a changed param must be refused (exit %d): %s", code, out)
+	}
+	// the operator fixes the cause, and resumes: the playbook, inventory and
+	// params come from the run; the first step is not run again
+	os.WriteFile(gate, nil, 0o600)
+	out, code = run(t, "run", "--resume", id, "--state-dir", state)
+	if code != 0 || !strings.Contains(out, "resumes run "+id) {
+		t.Fatalf("resume (exit %d): %s", code, out)
+	}
+	if b, _ := os.ReadFile(log); string(b) != "first\nlast after 0\n" {
+		t.Fatalf("the first step ran again, or its registered rc was lost: %q", b)
+	}
+	// a finished run has nothing to resume; a changed playbook is refused
+	dirs, _ = filepath.Glob(filepath.Join(state, "runs", "*"))
+	for _, d := range dirs {
+		if filepath.Base(d) != id {
+			if out, code := run(t, "run", "--resume", filepath.Base(d), "--state-dir", state); code != failure.ExitValidation || !strings.Contains(out, "nothing to resume") {
+				t.Fatalf("resuming a finished run (exit %d): %s", code, out)
+			}
+		}
+	}
+	b, _ := os.ReadFile(pb)
+	os.WriteFile(pb, append(b, []byte("      - debug: {msg: added}\n")...), 0o600)
+	if out, code := run(t, "run", "--resume", id, "--state-dir", state); code != failure.ExitValidation || !strings.Contains(out, "changed since the run") {
+		t.Fatalf("a changed playbook must be refused (exit %d): %s", code, out)
+	}
+}

@@ -50,6 +50,7 @@ type runFlags struct {
 	useAgent    bool
 	kubeconfig  string
 	kubeContext string
+	resume      string
 	breakLock   bool
 	noLock      bool
 	lockTTL     time.Duration
@@ -59,10 +60,16 @@ func newRunCmd() *cobra.Command {
 	f := &runFlags{}
 	cmd := &cobra.Command{
 		Use:   "run PLAYBOOK|BUNDLED_NAME",
-		Short: "Run a playbook",
-		Args:  cobra.ExactArgs(1),
+		Short: "Run a playbook (or continue a failed one with --resume RUN_ID)",
+		Args:  cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPlaybook(cmd.Context(), f, args[0], cmd.OutOrStdout())
+			ref := ""
+			if len(args) == 1 {
+				ref = args[0]
+			} else if f.resume == "" {
+				return fmt.Errorf("%w: run needs a playbook (or --resume RUN_ID)", failure.ErrValidation)
+			}
+			return runPlaybook(cmd.Context(), f, ref, cmd.OutOrStdout())
 		},
 	}
 	fl := cmd.Flags()
@@ -85,6 +92,7 @@ func newRunCmd() *cobra.Command {
 	fl.BoolVar(&f.useAgent, "ssh-agent", true, "also offer keys from ssh-agent (SSH_AUTH_SOCK)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for cluster steps (default $KUBECONFIG, else ~/.kube/config)")
 	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context")
+	fl.StringVar(&f.resume, "resume", "", "continue a failed, interrupted or killed run: steps it finished are not run again (same playbook, inventory and params, or a refusal saying what changed)")
 	fl.BoolVar(&f.breakLock, "break-lock", false, "take over the cluster lock of a run whose heartbeat stopped (the takeover is recorded)")
 	fl.BoolVar(&f.noLock, "no-lock", false, "do not take the cluster lock (kube-system/kubeplay-lock); for playbooks that never touch the cluster")
 	fl.DurationVar(&f.lockTTL, "lock-ttl", 60*time.Second, "how long the cluster lock outlives its last heartbeat")
@@ -112,6 +120,29 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 	if f.output != "text" && f.output != "json" {
 		return fmt.Errorf("--output must be text or json")
 	}
+	var prev *runRecord
+	var resume *runner.Resume
+	if f.resume != "" {
+		var err error
+		if prev, resume, err = earlierRun(f.stateDir, f.resume); err != nil {
+			return err
+		}
+		if ref == "" {
+			ref = prev.Playbook
+		}
+		if f.inventory == "" {
+			f.inventory = prev.Inventory
+		}
+		if f.limit == "" {
+			f.limit = prev.Limit
+		}
+		if f.tags == nil {
+			f.tags = prev.Tags
+		}
+		if f.skipTags == nil {
+			f.skipTags = prev.SkipTags
+		}
+	}
 	pb, err := loadPlaybook(ref)
 	if err != nil {
 		return err
@@ -125,6 +156,16 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		return err
 	}
 	params, vars := splitExtra(pb, extra)
+	record, err := newRecord(ref, f.inventory, pb, params, vars, f)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		if diffs := reconcile(prev, record, params, vars); len(diffs) > 0 {
+			return refuseResume(f.resume, diffs)
+		}
+		record.ResumedFrom = f.resume
+	}
 	// refuse bad params before a run (and its directory) exists
 	if _, err := pb.ResolveParams(params); err != nil {
 		return fmt.Errorf("%w: %w", failure.ErrValidation, err)
@@ -138,6 +179,9 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 	runDir := filepath.Join(f.stateDir, "runs", runID)
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
 		return fmt.Errorf("create run directory: %w", err)
+	}
+	if err := writeRecord(runDir, record); err != nil {
+		return fmt.Errorf("record the run: %w", err)
 	}
 	redactor := secret.NewRedactor()
 	logFile, err := os.OpenFile(filepath.Join(runDir, "log.json"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -193,7 +237,7 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		RunID: runID, Forks: f.forks, Check: f.check, Diff: f.diff, Limit: f.limit,
 		Tags: f.tags, SkipTags: f.skipTags, StartAtStep: f.startAt,
 		Params: params, ExtraVars: vars, Sink: sink, Log: log,
-		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor, Kube: kube,
+		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor, Kube: kube, Resume: resume,
 		Connector: ssh.NewConnector(ssh.Options{KnownHosts: f.knownHosts, AcceptNew: f.acceptNew, UseAgent: f.useAgent,
 			Passphrase: askPassphrase}),
 	})

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -35,17 +33,7 @@ func readJournal(dir string) ([]events.Event, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var evs []events.Event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	for sc.Scan() {
-		var e events.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			break // a line cut by a crash ends the journal
-		}
-		evs = append(evs, e)
-	}
-	return evs, sc.Err()
+	return events.ReadJournal(f)
 }
 
 func summarize(id string, evs []events.Event) runSummary {
