@@ -12,9 +12,10 @@ build:
 ## test: the README's test command: lint, bring up the lab (root; cached
 ## builds), then every test with the race detector. The upgrade test moves
 ## the shared lab for good (certificates, then versions), so test/upgrade
-## runs alone, last.
+## runs alone, last. Packages run one at a time (-p 1): several stop and
+## start lab components (a kubelet, an etcd member) that others check.
 test: lint lab-up
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -p 1 -timeout 30m ./...
 	KUBEPLAY_EXCLUSIVE_TESTS=1 $(GO) test -race -count=1 -timeout 30m -v ./test/upgrade
 
 unit:

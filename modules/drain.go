@@ -170,9 +170,16 @@ func (Drain) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	dctx, cancel := context.WithTimeout(ctx, dp.Timeout+30*time.Second)
 	defer cancel()
 	h.Ctx = dctx
+	start := time.Now()
 	if err := h.DeleteOrEvictPods(pods); err != nil {
+		left := blockers(context.WithoutCancel(ctx), t, node, dp)
+		if time.Since(start) < dp.Timeout && ctx.Err() == nil {
+			// refused outright (not a PDB's 429, which is retried until the
+			// timeout): an API error, named as it came
+			return Result{Changed: true, Data: data, Stdout: out.String()}, fail(fmt.Errorf("drain %s: %w; %s", node, err, left))
+		}
 		return Result{Changed: true, Data: data, Stdout: out.String()},
-			fail(fmt.Errorf("%w: %s after %s: %s", ErrDrainTimeout, node, dp.Timeout, blockers(context.WithoutCancel(ctx), t, node, dp)))
+			fail(fmt.Errorf("%w: %s after %s: %s", ErrDrainTimeout, node, dp.Timeout, left))
 	}
 	return Result{Changed: true, Msg: fmt.Sprintf("evicted %d pod(s) from %s", len(pods), node), Data: data, Stdout: out.String()}, nil
 }

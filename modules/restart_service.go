@@ -52,7 +52,7 @@ var ErrServiceState = errors.New("service did not reach its state")
 
 func (RestartService) Name() string { return "restart-service" }
 func (RestartService) Doc() string {
-	return "Start, stop, restart or reload a systemd unit (optionally after daemon-reload, and enable/disable it), then poll systemctl is-active until the unit is active (or inactive), bounded by timeout."
+	return "Start, stop, restart or reload a systemd unit (optionally after daemon-reload, and enable/disable it), then poll systemctl is-active until the unit is active on two polls in a row (or inactive), bounded by timeout."
 }
 func (RestartService) NewParams() Params { return &RestartServiceParams{} }
 
@@ -146,13 +146,24 @@ func (RestartService) Run(ctx context.Context, t *Target, p Params) (Result, err
 	if rp.State == "stopped" {
 		want = "inactive"
 	}
+	// a unit that crashes right after starting is "active" for an instant:
+	// active must be seen on two polls in a row, an interval apart
+	need := 1
+	if want == "active" {
+		need = 2
+	}
 	deadline := t.Clock.Now().Add(rp.Timeout)
-	for {
+	for seen := 0; ; {
 		now, err := activeState(ctx, t.Conn, rp.Name)
 		if err != nil {
 			return Result{}, err
 		}
 		if now == want || (want == "inactive" && now == "failed") {
+			seen++
+		} else {
+			seen = 0
+		}
+		if seen >= need {
 			break
 		}
 		if !t.Clock.Now().Before(deadline) {
