@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,9 +39,13 @@ func TestClusterLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, code := run(t, args()...)
+	state := t.TempDir()
+	out, code := run(t, append(args(), "--state-dir", state)...)
 	if code != failure.ExitLockHeld || !strings.Contains(out, "alice@bastion pid 4242 run other-run") {
 		t.Fatalf("a second run must be refused naming the holder (exit %d): %s", code, out)
+	}
+	if runs, _ := filepath.Glob(filepath.Join(state, "runs", "*")); len(runs) != 0 {
+		t.Fatalf("a refused run leaves no run directory: %v", runs)
 	}
 	if out, code := run(t, args("--check")...); code != 0 {
 		t.Fatalf("a dry run takes no lock (exit %d): %s", code, out)

@@ -209,6 +209,8 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 	if kube != nil && !f.check && !f.noLock {
 		lk, err := takeLock(ctx, kube, runID, f, sink)
 		if err != nil {
+			// nothing ran: leave no run behind for `kubeplay runs` to list
+			_ = os.RemoveAll(runDir)
 			return err
 		}
 		var cancel context.CancelFunc

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
@@ -285,7 +286,36 @@ func (l *Lab) upCluster(ctx context.Context) error {
 	if err := step("kubeadm", func() error { return l.bootstrapCluster(ctx, v.Kube[0]) }); err != nil {
 		return err
 	}
-	return l.startKwok(ctx, v.Kwok)
+	if err := l.startKwok(ctx, v.Kwok); err != nil {
+		return err
+	}
+	// kubeadm join returns before the node's Ready condition is posted: the
+	// lab is up when every node is Ready, as an operator would check
+	return step("nodes Ready", func() error { return l.waitNodesReady(ctx, 2*time.Minute) })
+}
+
+// waitNodesReady waits until every cluster node reports Ready.
+func (l *Lab) waitNodesReady(ctx context.Context, timeout time.Duration) error {
+	c, err := l.Client()
+	if err != nil {
+		return err
+	}
+	want := len(l.ClusterNodes())
+	return waitFor(ctx, timeout, "every node Ready", func() (bool, error) {
+		nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, nil // an API server still starting
+		}
+		ready := 0
+		for _, n := range nodes.Items {
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return ready >= want, nil
+	})
 }
 
 // ensureServices restarts the runner-side services of a reused lab (the
