@@ -86,10 +86,11 @@ type certInfo struct {
 	Days     float64   `json:"expires_in_days"`
 }
 
-// certNode is what cert-expiry needs of the connection.
+// certNode is what cert-expiry needs of the connection: the host's files
+// and TCP from the host.
 type certNode interface {
-	ReadFile(ctx context.Context, path string) ([]byte, error)
-	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+	fileReader
+	tunnel
 }
 
 // Run reads the certificates.

@@ -102,9 +102,11 @@ func (ClusterInfo) Run(ctx context.Context, t *Target, _ Params) (Result, error)
 		"kubelet_versions": kubelets,
 		"oldest_kubelet":   oldest,
 	}
-	data["nodes"] = asData(struct {
-		N []nodeInfo `json:"n"`
-	}{nodes})["n"]
+	list := make([]any, len(nodes))
+	for i, n := range nodes {
+		list[i] = asData(n)
+	}
+	data["nodes"] = list
 	return Result{Data: data, Msg: fmt.Sprintf("server %s, kubeadm %s, %d nodes, %d not Ready, kubelets %v", sv.GitVersion, kubeadmVersion, len(nodes), len(notReady), kubelets)}, nil
 }
 
