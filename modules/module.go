@@ -140,7 +140,11 @@ type Target struct {
 	Log   *zap.Logger
 	Clock Clock
 	// Eval evaluates an expression against this host's current environment.
-	Eval   func(e *eval.Expr) (bool, error)
+	Eval func(e *eval.Expr) (bool, error)
+	// Render renders a text with {{ }} expressions (a template file)
+	// against this host's current environment. A text with a secret in it
+	// renders to a secret.String.
+	Render func(text string) (any, error)
 	Prompt Prompter
 	// Kube is the cluster's API client; nil when no kubeconfig was given.
 	Kube kubernetes.Interface
@@ -257,5 +261,6 @@ func Builtin() *Registry {
 		Cordon{}, Uncordon{}, Drain{}, WaitNodeReady{},
 		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{},
 		CertExpiry{}, StaticPodRestart{}, Fetch{},
+		Copy{}, Template{}, File{}, Move{}, LineEdit{}, YAMLEdit{}, EditKubeletConfig{},
 	)
 }

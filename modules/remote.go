@@ -38,14 +38,15 @@ func readFile(ctx context.Context, c Conn, path string) (string, bool, error) {
 }
 
 // writeFileAtomic replaces path with content: a temporary file beside it
-// takes the original's mode and owner, receives the content (by stdin),
-// is synced to disk and renamed over the original, so a reader sees the old
-// or the new file, never half of one. With backup, the original is first
-// copied to path.kubeplay-<timestamp>, whose name is returned.
-func writeFileAtomic(ctx context.Context, c Conn, path, content string, backup bool, now time.Time) (string, error) {
+// takes the original's mode and owner (then attrs, when given), receives the
+// content (by stdin), is synced to disk and renamed over the original, so a
+// reader sees the old or the new file, never half of one. With backup, the
+// original is first copied to path.kubeplay-<timestamp>, whose name is
+// returned.
+func writeFileAtomic(ctx context.Context, c Conn, path, content string, backup bool, now time.Time, attrs fileAttrs) (string, error) {
 	bak := ""
 	if backup {
-		bak = path + ".kubeplay-" + now.UTC().Format("20060102T150405Z")
+		bak = backupName(path, now)
 	}
 	script := `set -e
 f=$1; bak=$2
@@ -55,11 +56,13 @@ if [ -e "$f" ]; then
   cp -p -- "$f" "$tmp"
   if [ -n "$bak" ]; then cp -p -- "$f" "$bak"; fi
 fi
+if [ -n "$3" ]; then chmod "$3" -- "$tmp"; fi
+if [ -n "$4$5" ]; then chown "$4${5:+:$5}" -- "$tmp"; fi
 cat > "$tmp"
 sync -- "$tmp" 2>/dev/null || sync
 mv -f -- "$tmp" "$f"
 trap - EXIT`
-	r, err := c.Exec(ctx, Cmd{Argv: []string{"/bin/sh", "-c", script, "kubeplay", path, bak}, Stdin: strings.NewReader(content)})
+	r, err := c.Exec(ctx, Cmd{Argv: []string{"/bin/sh", "-c", script, "kubeplay", path, bak, attrs.Mode, attrs.Owner, attrs.Group}, Stdin: strings.NewReader(content)})
 	if err != nil {
 		return "", err
 	}

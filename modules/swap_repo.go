@@ -133,7 +133,7 @@ func (s SwapRepo) Run(ctx context.Context, t *Target, p Params) (Result, error) 
 	if before == after {
 		return Result{Msg: fmt.Sprintf("%s already on v%s", file, sp.Minor), Data: data}, nil
 	}
-	bak, err := writeFileAtomic(ctx, t.Conn, file, after, sp.Backup == nil || *sp.Backup, t.Clock.Now())
+	bak, err := writeFileAtomic(ctx, t.Conn, file, after, sp.Backup == nil || *sp.Backup, t.Clock.Now(), fileAttrs{})
 	if err != nil {
 		return Result{}, err
 	}

@@ -356,5 +356,16 @@ func (e *engine) target(hs *hostState, check bool, log *zap.Logger) *modules.Tar
 			}
 			return x.EvalBool(env)
 		},
+		Render: func(text string) (any, error) {
+			tpl, err := eval.NewCompiler(e.pb.EnvType).CompileTemplate(text)
+			if err != nil {
+				return nil, err
+			}
+			env, err := e.env(hs)
+			if err != nil {
+				return nil, err
+			}
+			return tpl.Render(env)
+		},
 	}
 }
