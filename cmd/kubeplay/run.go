@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,6 +32,8 @@ import (
 )
 
 type runFlags struct {
+	askBecome   bool
+	becomeFile  string
 	inventory   string
 	limit       string
 	extra       []string
@@ -89,6 +92,8 @@ func newRunCmd() *cobra.Command {
 	fl.DurationVar(&f.rollbackTTL, "rollback-timeout", 10*time.Minute, "bound on each host's rollback after a failure or interrupt")
 	fl.StringVar(&f.knownHosts, "known-hosts", os.Getenv("KUBEPLAY_KNOWN_HOSTS"), "known_hosts file that host keys are checked against (default $KUBEPLAY_KNOWN_HOSTS, else ~/.ssh/known_hosts)")
 	fl.BoolVar(&f.acceptNew, "ssh-accept-new", false, "trust and record the key of a host not yet in known_hosts (a changed key is still refused)")
+	fl.BoolVarP(&f.askBecome, "ask-become-pass", "K", false, "ask for the sudo password of hosts with become: true (it reaches sudo through stdin only)")
+	fl.StringVar(&f.becomeFile, "become-password-file", "", "read the sudo password of hosts with become: true from this file")
 	fl.BoolVar(&f.useAgent, "ssh-agent", true, "also offer keys from ssh-agent (SSH_AUTH_SOCK)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for cluster steps (default $KUBECONFIG, else ~/.kube/config)")
 	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context")
@@ -119,6 +124,10 @@ func newRunID() string {
 func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer) error {
 	if f.output != "text" && f.output != "json" {
 		return fmt.Errorf("--output must be text or json")
+	}
+	becomePW, err := becomePassword(f)
+	if err != nil {
+		return err
 	}
 	var prev *runRecord
 	var resume *runner.Resume
@@ -184,6 +193,7 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		return fmt.Errorf("record the run: %w", err)
 	}
 	redactor := secret.NewRedactor()
+	redactor.Add(becomePW.Reveal())
 	logFile, err := os.OpenFile(filepath.Join(runDir, "log.json"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open log: %w", err)
@@ -241,7 +251,7 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		Params: params, ExtraVars: vars, Sink: sink, Log: log,
 		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor, Kube: kube, Resume: resume,
 		Connector: ssh.NewConnector(ssh.Options{KnownHosts: f.knownHosts, AcceptNew: f.acceptNew, UseAgent: f.useAgent,
-			Passphrase: askPassphrase}),
+			Passphrase: askPassphrase, BecomePassword: becomePW}),
 	})
 	if recap != nil && f.output == "text" {
 		var rows []output.RecapRow
@@ -365,6 +375,34 @@ func (p prompter) Confirm(ctx context.Context, q string) (bool, bool, error) {
 	case a := <-ans:
 		return a == "y" || a == "yes", true, nil
 	}
+}
+
+// becomePassword reads sudo's password from --become-password-file, or
+// asks for it on the terminal with --ask-become-pass.
+func becomePassword(f *runFlags) (secret.String, error) {
+	switch {
+	case f.becomeFile != "" && f.askBecome:
+		return secret.String{}, errors.New("give --ask-become-pass or --become-password-file, not both")
+	case f.becomeFile != "":
+		b, err := os.ReadFile(f.becomeFile)
+		if err != nil {
+			return secret.String{}, fmt.Errorf("become password: %w", err)
+		}
+		return secret.New(strings.TrimRight(string(b), "\r\n")), nil
+	case f.askBecome:
+		fd := int(os.Stdin.Fd())
+		if !term.IsTerminal(fd) {
+			return secret.String{}, errors.New("--ask-become-pass needs a terminal (use --become-password-file)")
+		}
+		fmt.Fprint(os.Stderr, "BECOME password: ")
+		defer fmt.Fprintln(os.Stderr)
+		b, err := term.ReadPassword(fd)
+		if err != nil {
+			return secret.String{}, err
+		}
+		return secret.New(string(b)), nil
+	}
+	return secret.String{}, nil
 }
 
 // askPassphrase prompts for an encrypted key's passphrase on the terminal.

@@ -33,11 +33,17 @@ func Run(t *testing.T, l *lab.Lab, file string, src []byte, mod func(*runner.Opt
 // RunCtx is Run under ctx (cancel it to interrupt the run, as Ctrl-C does).
 func RunCtx(ctx context.Context, t *testing.T, l *lab.Lab, file string, src []byte, mod func(*runner.Options)) Result {
 	t.Helper()
-	pb, err := playbook.Load(file, src, modules.Builtin())
+	inv, err := inventory.Load(l.InventoryFile())
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := inventory.Load(l.InventoryFile())
+	return RunWith(ctx, t, l, inv, file, src, mod)
+}
+
+// RunWith is RunCtx against another inventory of the lab's hosts.
+func RunWith(ctx context.Context, t *testing.T, l *lab.Lab, inv *inventory.Inventory, file string, src []byte, mod func(*runner.Options)) Result {
+	t.Helper()
+	pb, err := playbook.Load(file, src, modules.Builtin())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,6 +155,11 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 			return nil, err
 		}
 	}
+	// sshd reads the shared authorized_keys as the logging-in user: other
+	// users (the become tests' sudoers) may pass through, not list
+	if err := os.Chmod(cfg.NodesDir, 0o711); err != nil {
+		return nil, err
+	}
 	if err := l.runnerKey(ctx); err != nil {
 		return nil, err
 	}

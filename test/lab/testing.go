@@ -114,3 +114,26 @@ func (l *Lab) NodePIDs(name, comm string) []int {
 	}
 	return out
 }
+
+// SudoUsers creates two login users on a node for the become tests: ops
+// (sudo with password) and nopw (sudo without one). The lab's sshd takes the
+// runner's key for every user. They are removed when the test ends.
+func (l *Lab) SudoUsers(t testing.TB, node, password string) {
+	t.Helper()
+	ctx := context.Background()
+	script := `set -e
+for u in ops nopw; do
+  id $u >/dev/null 2>&1 || useradd -m -s /bin/sh $u
+done
+printf 'ops:%s\n' "$PW" | chpasswd
+usermod -p '*' nopw # no password, but not locked (sshd refuses locked accounts)
+echo 'ops ALL=(ALL) ALL' > /etc/sudoers.d/ops
+echo 'nopw ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/nopw
+chmod 0440 /etc/sudoers.d/ops /etc/sudoers.d/nopw`
+	if out, err := l.Exec(ctx, node, script, "PW="+password); err != nil {
+		t.Fatalf("sudo users on %s: %v: %s", node, err, out)
+	}
+	t.Cleanup(func() {
+		_, _ = l.Exec(ctx, node, "rm -f /etc/sudoers.d/ops /etc/sudoers.d/nopw; userdel -r ops; userdel -r nopw; true")
+	})
+}

@@ -29,6 +29,7 @@ import (
 	"github.com/kubeplay/kubeplay/failure"
 	"github.com/kubeplay/kubeplay/inventory"
 	"github.com/kubeplay/kubeplay/modules"
+	"github.com/kubeplay/kubeplay/secret"
 )
 
 // ErrAuth means no offered credential was accepted. Not retried.
@@ -46,6 +47,9 @@ type Options struct {
 	SessionTimeout    time.Duration // opening a session channel; default 15s
 	KeepAliveInterval time.Duration // default 5s
 	KeepAliveMax      int           // missed keepalives before the peer is declared dead; default 3
+	// BecomePassword is sudo's password for hosts with become: true (empty:
+	// sudo must not ask for one). It reaches sudo through stdin only.
+	BecomePassword secret.String
 }
 
 func (o *Options) defaults() {
@@ -375,15 +379,33 @@ func (s *Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, err
 		// command that never started
 		defer s.remove(cleanup)
 	}
+	var bc *become
+	if s.becomes() {
+		bc = newBecome(s.c.opts.BecomePassword.Reveal())
+		line = bc.line(line)
+	}
 	sess, err := s.session(ctx)
 	if err != nil {
 		return modules.ExecResult{}, err
 	}
 	defer sess.Close()
 	var out, errb bytes.Buffer
-	sess.Stdout, sess.Stderr = &out, &errb
-	if c.Stdin != nil {
-		sess.Stdin = c.Stdin
+	var bstderr *becomeStderr
+	if bc != nil {
+		bstderr = &becomeStderr{b: bc, w: &errb}
+		sess.Stdout, sess.Stderr = &becomeStdout{b: bc, w: &out}, bstderr
+		pipe, err := sess.StdinPipe()
+		if err != nil {
+			return modules.ExecResult{}, failure.Retryable(fmt.Errorf("stdin on %s: %w", s.host.Name, err))
+		}
+		fed := make(chan struct{})
+		defer close(fed)
+		go bc.feed(pipe, c.Stdin, fed)
+	} else {
+		sess.Stdout, sess.Stderr = &out, &errb
+		if c.Stdin != nil {
+			sess.Stdin = c.Stdin
+		}
 	}
 	if err := sess.Start(line); err != nil {
 		return modules.ExecResult{}, failure.Retryable(fmt.Errorf("start command on %s: %w", s.host.Name, err))
@@ -399,9 +421,16 @@ func (s *Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, err
 		return modules.ExecResult{Stdout: out.String(), Stderr: errb.String()},
 			fmt.Errorf("%w: %s on %s interrupted: %w", failure.ErrUnknownOutcome, firstWord(c), s.host.Name, ctx.Err())
 	}
+	if bstderr != nil {
+		bstderr.flush()
+	}
 	res := modules.ExecResult{Stdout: out.String(), Stderr: errb.String()}
 	var ee *gossh.ExitError
 	var missing *gossh.ExitMissingError
+	if bc != nil && !bc.hasStarted() && (err == nil || errors.As(err, &ee)) {
+		// sudo exited without running the command
+		return res, fmt.Errorf("%w on %s for %s: %s", ErrBecome, s.host.Name, s.host.User, strings.TrimSpace(lastLine(res.Stderr)))
+	}
 	switch {
 	case err == nil:
 		return res, nil
@@ -534,8 +563,33 @@ func (s *Conn) DialContext(ctx context.Context, network, addr string) (net.Conn,
 	return c, nil
 }
 
-// ReadFile reads a file of the host over SFTP. The content stays in memory.
+// becomes reports whether commands on this host run through sudo.
+func (s *Conn) becomes() bool { return s.host.Become && s.host.User != "root" }
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	if s == "" {
+		return "(no message)"
+	}
+	return s
+}
+
+// ReadFile reads a file of the host over SFTP (through sudo cat on a become
+// host, whose login user may not read it). The content stays in memory.
 func (s *Conn) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	if s.becomes() {
+		r, err := s.Exec(ctx, modules.Cmd{Argv: []string{"cat", "--", path}})
+		if err != nil {
+			return nil, err
+		}
+		if r.RC != 0 {
+			return nil, fmt.Errorf("read %s on %s: %s", path, s.host.Name, lastLine(r.Stderr))
+		}
+		return []byte(r.Stdout), nil
+	}
 	sf, err := s.SFTP(ctx)
 	if err != nil {
 		return nil, err
