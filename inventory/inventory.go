@@ -4,8 +4,12 @@
 package inventory
 
 import (
+	"fmt"
 	"maps"
+	"net"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // Host is one machine.
@@ -16,7 +20,14 @@ type Host struct {
 	User         string
 	IdentityFile string
 	Become       bool
-	NodeName     string // Kubernetes Node name; defaults to Name
+	// UserGiven and PortGiven say whether the inventory set them (else an
+	// ~/.ssh/config entry may).
+	UserGiven, PortGiven bool
+	// Jumps are the SSH servers to go through, first to last (proxy_jump,
+	// else the inventory's bastion). Nil: as ~/.ssh/config says; empty:
+	// connect directly (proxy_jump: none).
+	Jumps    []Jump
+	NodeName string // Kubernetes Node name; defaults to Name
 	// Local hosts are the runner machine itself (the implicit localhost, or
 	// connection: local); they need no SSH.
 	Local  bool
@@ -38,6 +49,46 @@ type Bastion struct {
 	Port         int    `yaml:"port"`
 	User         string `yaml:"user"`
 	IdentityFile string `yaml:"identity_file"`
+}
+
+// Jump is one hop of a ProxyJump chain. Zero Port and empty User mean "as
+// ~/.ssh/config says, else 22 and the host's user".
+type Jump struct {
+	Address      string
+	Port         int
+	User         string
+	IdentityFile string
+}
+
+// ParseJumps parses an OpenSSH ProxyJump value: [user@]host[:port], comma
+// separated; "none" is no jump.
+func ParseJumps(s string) ([]Jump, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "none" {
+		return nil, nil
+	}
+	var out []Jump
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(part), "ssh://"))
+		var j Jump
+		if u, rest, ok := strings.Cut(part, "@"); ok {
+			j.User, part = u, rest
+		}
+		if host, port, err := net.SplitHostPort(part); err == nil {
+			p, err := strconv.Atoi(port)
+			if err != nil || p <= 0 || p > 65535 {
+				return nil, fmt.Errorf("proxy jump %q: bad port", part)
+			}
+			j.Address, j.Port = host, p
+		} else {
+			j.Address = strings.Trim(part, "[]")
+		}
+		if j.Address == "" || strings.ContainsAny(j.Address, " /") {
+			return nil, fmt.Errorf("proxy jump %q: want [user@]host[:port]", part)
+		}
+		out = append(out, j)
+	}
+	return out, nil
 }
 
 // Inventory is a loaded inventory.

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -115,5 +116,45 @@ func TestStrictNative(t *testing.T) {
 	_, err := Parse("bad.yaml", []byte("groups:\n  a: {hostz: [x]}\nhosts:\n  x: {adress: 1.2.3.4}\n"))
 	if err == nil || !strings.Contains(err.Error(), `unknown key "hostz"`) || !strings.Contains(err.Error(), `unknown key "adress"`) {
 		t.Fatalf("want both unknown keys reported: %v", err)
+	}
+}
+
+func TestProxyJumpAndBastion(t *testing.T) {
+	dir := t.TempDir()
+	p := dir + "/inv.yaml"
+	if err := os.WriteFile(p, []byte(`bastion: {host: jump.example.com, user: ops, identity_file: /keys/jump}
+hosts:
+  jump.example.com: {}
+  a: {address: 10.0.0.1}
+  b: {address: 10.0.0.2, proxy_jump: "u1@j1:2222,j2"}
+  c: {address: 10.0.0.3, proxy_jump: none, user: admin, port: 2200}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(n string) *Host { h, _ := inv.Host(n); return h }
+	if j := get("a").Jumps; len(j) != 1 || j[0] != (Jump{Address: "jump.example.com", User: "ops", IdentityFile: "/keys/jump"}) {
+		t.Errorf("a: the bastion is not its jump: %+v", j)
+	}
+	if j := get("jump.example.com").Jumps; j != nil {
+		t.Errorf("the bastion jumps through itself: %+v", j)
+	}
+	if j := get("b").Jumps; len(j) != 2 || j[0] != (Jump{Address: "j1", Port: 2222, User: "u1"}) || j[1] != (Jump{Address: "j2"}) {
+		t.Errorf("b: %+v", j)
+	}
+	c := get("c")
+	if c.Jumps == nil || len(c.Jumps) != 0 || !c.UserGiven || !c.PortGiven || c.Port != 2200 {
+		t.Errorf("c: %+v", c)
+	}
+	if a := get("a"); a.UserGiven || a.PortGiven || a.User != "root" || a.Port != 22 {
+		t.Errorf("a: defaults %+v", a)
+	}
+	for _, bad := range []string{"u@:22", "h:99999", "a b"} {
+		if _, err := ParseJumps(bad); err == nil {
+			t.Errorf("ParseJumps(%q) accepted", bad)
+		}
 	}
 }

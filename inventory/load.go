@@ -71,6 +71,7 @@ type hostSpec struct {
 	IdentityFile string         `yaml:"identity_file"`
 	Become       *bool          `yaml:"become"`
 	NodeName     string         `yaml:"node_name"`
+	ProxyJump    string         `yaml:"proxy_jump"`
 	Vars         map[string]any `yaml:"vars"`
 }
 
@@ -144,6 +145,7 @@ func (hs *hostSpec) vars() map[string]any {
 	set("user", hs.User)
 	set("identity_file", hs.IdentityFile)
 	set("node_name", hs.NodeName)
+	set("proxy_jump", hs.ProxyJump)
 	if hs.Port != 0 {
 		out["port"] = hs.Port
 	}
@@ -359,7 +361,23 @@ func (inv *Inventory) finalize() error {
 		h := inv.hosts[name]
 		v := inv.HostVars(name)
 		h.Address = firstString(v, name, "address", "ansible_host")
-		h.User = firstString(v, "root", "user", "ansible_user")
+		h.User = firstString(v, "", "user", "ansible_user")
+		h.UserGiven = h.User != ""
+		if !h.UserGiven {
+			h.User = "root"
+		}
+		if pj, ok := v["proxy_jump"]; ok {
+			jumps, err := ParseJumps(fmt.Sprint(pj))
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("host %s: %v", name, err))
+			}
+			h.Jumps = jumps
+			if jumps == nil {
+				h.Jumps = []Jump{} // "none": not even ~/.ssh/config's ProxyJump
+			}
+		} else if b := inv.Bastion; b != nil && b.Host != "" && b.Host != h.Address && b.Host != name {
+			h.Jumps = []Jump{{Address: b.Host, Port: b.Port, User: b.User, IdentityFile: b.IdentityFile}}
+		}
 		h.IdentityFile = firstString(v, "", "identity_file", "ansible_ssh_private_key_file")
 		h.NodeName = firstString(v, name, "node_name")
 		h.Local = firstString(v, "", "connection", "ansible_connection") == "local"
@@ -370,7 +388,7 @@ func (inv *Inventory) finalize() error {
 				if err != nil || p <= 0 || p > 65535 {
 					errs = append(errs, fmt.Sprintf("host %s: %s %v is not a port", name, k, x))
 				}
-				h.Port = p
+				h.Port, h.PortGiven = p, true
 				break
 			}
 		}

@@ -221,8 +221,22 @@ func newInventoryCmd() *cobra.Command {
 			fmt.Fprintln(w, "hosts:")
 			for _, n := range hosts {
 				h, _ := inv.Host(n)
-				fmt.Fprintf(w, "  %s: {address: %s, port: %d, user: %s, node_name: %s, become: %v}\n",
-					n, h.Address, h.Port, h.User, h.NodeName, h.Become)
+				jump := ""
+				if len(h.Jumps) > 0 {
+					hops := make([]string, len(h.Jumps))
+					for i, j := range h.Jumps {
+						hops[i] = j.Address
+						if j.User != "" {
+							hops[i] = j.User + "@" + hops[i]
+						}
+						if j.Port != 0 {
+							hops[i] += fmt.Sprintf(":%d", j.Port)
+						}
+					}
+					jump = ", proxy_jump: " + strings.Join(hops, ",")
+				}
+				fmt.Fprintf(w, "  %s: {address: %s, port: %d, user: %s, node_name: %s, become: %v%s}\n",
+					n, h.Address, h.Port, h.User, h.NodeName, h.Become, jump)
 				vars := inv.HostVars(n)
 				keys := make([]string, 0, len(vars))
 				for k := range vars {

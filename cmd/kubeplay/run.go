@@ -32,6 +32,7 @@ import (
 )
 
 type runFlags struct {
+	sshConfig   string
 	askBecome   bool
 	becomeFile  string
 	inventory   string
@@ -92,6 +93,7 @@ func newRunCmd() *cobra.Command {
 	fl.DurationVar(&f.rollbackTTL, "rollback-timeout", 10*time.Minute, "bound on each host's rollback after a failure or interrupt")
 	fl.StringVar(&f.knownHosts, "known-hosts", os.Getenv("KUBEPLAY_KNOWN_HOSTS"), "known_hosts file that host keys are checked against (default $KUBEPLAY_KNOWN_HOSTS, else ~/.ssh/known_hosts)")
 	fl.BoolVar(&f.acceptNew, "ssh-accept-new", false, "trust and record the key of a host not yet in known_hosts (a changed key is still refused)")
+	fl.StringVar(&f.sshConfig, "ssh-config", "", "ssh_config file whose HostName, User, Port, IdentityFile and ProxyJump apply where the inventory is silent (default ~/.ssh/config; \"none\" for none)")
 	fl.BoolVarP(&f.askBecome, "ask-become-pass", "K", false, "ask for the sudo password of hosts with become: true (it reaches sudo through stdin only)")
 	fl.StringVar(&f.becomeFile, "become-password-file", "", "read the sudo password of hosts with become: true from this file")
 	fl.BoolVar(&f.useAgent, "ssh-agent", true, "also offer keys from ssh-agent (SSH_AUTH_SOCK)")
@@ -251,7 +253,7 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		Params: params, ExtraVars: vars, Sink: sink, Log: log,
 		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor, Kube: kube, Resume: resume,
 		Connector: ssh.NewConnector(ssh.Options{KnownHosts: f.knownHosts, AcceptNew: f.acceptNew, UseAgent: f.useAgent,
-			Passphrase: askPassphrase, BecomePassword: becomePW}),
+			Passphrase: askPassphrase, BecomePassword: becomePW, SSHConfig: f.sshConfig}),
 	})
 	if recap != nil && f.output == "text" {
 		var rows []output.RecapRow

@@ -47,6 +47,10 @@ type Options struct {
 	SessionTimeout    time.Duration // opening a session channel; default 15s
 	KeepAliveInterval time.Duration // default 5s
 	KeepAliveMax      int           // missed keepalives before the peer is declared dead; default 3
+	// SSHConfig is an ssh_config file whose HostName, User, Port,
+	// IdentityFile and ProxyJump apply where the inventory is silent.
+	// Default ~/.ssh/config when it exists; "none" for no file.
+	SSHConfig string
 	// BecomePassword is sudo's password for hosts with become: true (empty:
 	// sudo must not ask for one). It reaches sudo through stdin only.
 	BecomePassword secret.String
@@ -76,14 +80,15 @@ func (o *Options) defaults() {
 
 // Connector opens connections to inventory hosts.
 type Connector struct {
-	opts Options
-	keys *hostKeys
+	opts      Options
+	keys      *hostKeys
+	sshConfig *userConfig
 }
 
 // NewConnector returns a connector.
 func NewConnector(opts Options) *Connector {
 	opts.defaults()
-	return &Connector{opts: opts, keys: &hostKeys{path: opts.KnownHosts, acceptNew: opts.AcceptNew}}
+	return &Connector{opts: opts, keys: &hostKeys{path: opts.KnownHosts, acceptNew: opts.AcceptNew}, sshConfig: &userConfig{path: opts.SSHConfig}}
 }
 
 // Connect dials a host now, so that unreachable hosts and key problems
@@ -99,12 +104,13 @@ func (c *Connector) Connect(ctx context.Context, h *inventory.Host) (modules.Con
 // Conn is one host's connection. Exec redials when the previous connection
 // died between commands.
 type Conn struct {
-	host *inventory.Host
-	c    *Connector
-	mu   sync.Mutex
-	cl   *gossh.Client
-	sf   *sftp.Client
-	dead chan struct{}
+	host  *inventory.Host
+	c     *Connector
+	mu    sync.Mutex
+	cl    *gossh.Client
+	jumps []*gossh.Client // jump host connections under cl, first to last
+	sf    *sftp.Client
+	dead  chan struct{}
 }
 
 // Close closes the connection.
@@ -124,11 +130,11 @@ func (s *Conn) closeLocked() error {
 	}
 	err := s.cl.Close()
 	s.cl = nil
+	for i := len(s.jumps) - 1; i >= 0; i-- {
+		s.jumps[i].Close()
+	}
+	s.jumps = nil
 	return err
-}
-
-func (s *Conn) addr() string {
-	return net.JoinHostPort(s.host.Address, strconv.Itoa(s.host.Port))
 }
 
 // client returns the live client, dialling if needed.
@@ -143,11 +149,11 @@ func (s *Conn) client(ctx context.Context) (*gossh.Client, error) {
 			return s.cl, nil
 		}
 	}
-	cl, err := s.c.dial(ctx, s.host)
+	cl, jumps, err := s.c.dial(ctx, s.host)
 	if err != nil {
 		return nil, err
 	}
-	s.cl, s.dead = cl, make(chan struct{})
+	s.cl, s.jumps, s.dead = cl, jumps, make(chan struct{})
 	go s.keepalive(cl, s.dead)
 	return cl, nil
 }
@@ -191,37 +197,79 @@ func (s *Conn) keepalive(cl *gossh.Client, dead chan struct{}) {
 	}
 }
 
-func (c *Connector) dial(ctx context.Context, h *inventory.Host) (*gossh.Client, error) {
-	addr := net.JoinHostPort(h.Address, strconv.Itoa(h.Port))
+// dial connects to h, through its jump hosts when it has some. It returns
+// the host's client and the jump clients under it (to close with it).
+func (c *Connector) dial(ctx context.Context, h *inventory.Host) (*gossh.Client, []*gossh.Client, error) {
+	route, err := c.route(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	var via *gossh.Client
+	var jumps []*gossh.Client
+	closeAll := func() {
+		for i := len(jumps) - 1; i >= 0; i-- {
+			jumps[i].Close()
+		}
+	}
+	for i, hp := range route {
+		cl, err := c.dialHop(ctx, hp, via)
+		if err != nil {
+			closeAll()
+			if i < len(route)-1 {
+				return nil, nil, fmt.Errorf("jump host %s (on the way to %s): %w", hp.addr, h.Name, err)
+			}
+			return nil, nil, err
+		}
+		if i < len(route)-1 {
+			jumps = append(jumps, cl)
+		}
+		via = cl
+	}
+	return via, jumps, nil
+}
+
+// dialHop opens one SSH connection: over TCP, or through via (the previous
+// jump host) with direct-tcpip. Host keys are checked at every hop.
+func (c *Connector) dialHop(ctx context.Context, hp hop, via *gossh.Client) (*gossh.Client, error) {
 	var authTried atomic.Bool
-	auth, err := c.auth(h, &authTried)
+	auth, err := c.auth(hp.name, hp.identity, &authTried)
 	if err != nil {
 		return nil, err
 	}
 	cfg := &gossh.ClientConfig{
-		User:              h.User,
+		User:              hp.user,
 		Auth:              auth,
 		HostKeyCallback:   c.keys.callback,
-		HostKeyAlgorithms: c.keys.algorithms(addr),
+		HostKeyAlgorithms: c.keys.algorithms(hp.addr),
 		Timeout:           c.opts.DialTimeout,
 	}
-	d := net.Dialer{Timeout: c.opts.DialTimeout, KeepAlive: 15 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, failure.Retryable(fmt.Errorf("dial %s: %w", addr, err))
+	var nc net.Conn
+	if via == nil {
+		d := net.Dialer{Timeout: c.opts.DialTimeout, KeepAlive: 15 * time.Second}
+		nc, err = d.DialContext(ctx, "tcp", hp.addr)
+	} else {
+		dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
+		nc, err = via.DialContext(dctx, "tcp", hp.addr)
+		cancel()
 	}
-	// the handshake can hang after TCP connect: bound it
+	if err != nil {
+		return nil, failure.Retryable(fmt.Errorf("dial %s: %w", hp.addr, err))
+	}
+	// the handshake can hang after connect: bound it (a tunnelled conn has
+	// no deadlines, so a timer closes it)
 	deadline := time.Now().Add(c.opts.HandshakeTimeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
 	_ = nc.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Now()) })
-	cc, chans, reqs, err := gossh.NewClientConn(nc, addr, cfg)
+	timer := time.AfterFunc(time.Until(deadline), func() { _ = nc.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	cc, chans, reqs, err := gossh.NewClientConn(nc, hp.addr, cfg)
+	timer.Stop()
 	stop()
 	if err != nil {
 		nc.Close()
-		return nil, classifyHandshake(addr, err, authTried.Load())
+		return nil, classifyHandshake(hp.addr, err, authTried.Load())
 	}
 	_ = nc.SetDeadline(time.Time{})
 	return gossh.NewClient(cc, chans, reqs), nil
@@ -245,12 +293,12 @@ func classifyHandshake(addr string, err error, authTried bool) error {
 
 // auth collects signers from the host's identity file, the configured
 // files and the agent.
-func (c *Connector) auth(h *inventory.Host, tried *atomic.Bool) ([]gossh.AuthMethod, error) {
+func (c *Connector) auth(name, identity string, tried *atomic.Bool) ([]gossh.AuthMethod, error) {
 	var signers []gossh.Signer
 	var problems []string
 	files := append([]string{}, c.opts.IdentityFiles...)
-	if h.IdentityFile != "" {
-		files = append([]string{h.IdentityFile}, files...)
+	if identity != "" {
+		files = append([]string{identity}, files...)
 	}
 	if len(files) == 0 && !c.opts.UseAgent {
 		home, _ := os.UserHomeDir()
@@ -287,7 +335,7 @@ func (c *Connector) auth(h *inventory.Host, tried *atomic.Bool) ([]gossh.AuthMet
 		}
 	}
 	if len(methods) == 0 {
-		return nil, fmt.Errorf("%w: no usable key for %s (%s)", ErrAuth, h.Name, strings.Join(problems, "; "))
+		return nil, fmt.Errorf("%w: no usable key for %s (%s)", ErrAuth, name, strings.Join(problems, "; "))
 	}
 	return methods, nil
 }
