@@ -12,14 +12,16 @@ import (
 type Facts struct{}
 
 // FactsParams are facts' parameters.
-type FactsParams struct{}
+type FactsParams struct {
+	Refresh bool `yaml:"refresh" doc:"gather again even if this host's facts were gathered earlier in the run (after package or OS changes)"`
+}
 
 // Validate checks the parameters.
 func (p *FactsParams) Validate() error { return nil }
 
 func (Facts) Name() string { return "facts" }
 func (Facts) Doc() string {
-	return "Gather host facts for later steps: os_family, os_version, pkg_manager (apt, dnf, yum, zypper), init (systemd or other), hostname, addresses, swap_on, and for kubeadm, kubelet and kubectl the installed version (<pkg>_version) and whether it is held (<pkg>_held). Changes nothing."
+	return "Gather host facts for later steps: os_family, os_version, pkg_manager (apt, dnf, yum, zypper), init (systemd or other), hostname, addresses, swap_on, and for kubeadm, kubelet and kubectl the installed version (<pkg>_version) and whether it is held (<pkg>_held). Gathered once per host per run: later facts steps reuse them unless refresh is set. Changes nothing."
 }
 func (Facts) NewParams() Params { return &FactsParams{} }
 
@@ -47,7 +49,10 @@ done
 if command -v apt-mark >/dev/null 2>&1; then echo "held=$(apt-mark showhold | tr '\n' ' ')"; fi`
 
 // Run gathers the facts.
-func (Facts) Run(ctx context.Context, t *Target, _ Params) (Result, error) {
+func (Facts) Run(ctx context.Context, t *Target, p Params) (Result, error) {
+	if _, done := t.Facts["os_family"]; done && !p.(*FactsParams).Refresh {
+		return Result{Data: t.Facts, Msg: "gathered earlier in this run"}, nil
+	}
 	r, err := run(ctx, t.Conn, factsScript)
 	if err != nil {
 		return Result{}, fmt.Errorf("gather facts: %w", err)

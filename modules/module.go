@@ -148,6 +148,8 @@ type Target struct {
 	Prompt Prompter
 	// Kube is the cluster's API client; nil when no kubeconfig was given.
 	Kube kubernetes.Interface
+	// Facts are the host's facts gathered so far in this run (read-only).
+	Facts map[string]any
 	// RunID identifies the run in marks kubeplay leaves on cluster objects.
 	RunID string
 }

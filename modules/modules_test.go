@@ -96,3 +96,23 @@ func TestDescribeParams(t *testing.T) {
 		}
 	}
 }
+
+func TestFactsGatheredOncePerRun(t *testing.T) {
+	ctx := context.Background()
+	tg := target(false)
+	r, err := modules.Facts{}.Run(ctx, tg, &modules.FactsParams{})
+	if err != nil || r.Vars["os_family"] == nil {
+		t.Fatalf("first gather: %+v %v", r, err)
+	}
+	// a later facts step of the run reuses them, without touching the host
+	tg.Facts, tg.Conn = r.Vars, nil
+	again, err := modules.Facts{}.Run(ctx, tg, &modules.FactsParams{})
+	if err != nil || again.Msg != "gathered earlier in this run" || again.Data["os_family"] != r.Vars["os_family"] {
+		t.Fatalf("second gather: %+v %v", again, err)
+	}
+	tg.Conn = local.Conn{}
+	fresh, err := modules.Facts{}.Run(ctx, tg, &modules.FactsParams{Refresh: true})
+	if err != nil || fresh.Vars == nil {
+		t.Fatalf("refresh: %+v %v", fresh, err)
+	}
+}

@@ -100,3 +100,6 @@ func must(err error) {
 		panic("runner: environment does not match its type: " + err.Error())
 	}
 }
+
+// factsCopy is the host's facts for a module to read.
+func (hs *hostState) factsCopy() map[string]any { return maps.Clone(hs.facts) }

@@ -347,6 +347,7 @@ func registeredMap(r eval.Registered) map[string]any {
 func (e *engine) target(hs *hostState, check bool, log *zap.Logger) *modules.Target {
 	return &modules.Target{
 		Host:  modules.HostInfo{Name: hs.host.Name, Address: hs.host.Address, NodeName: hs.host.NodeName, Vars: hs.vars},
+		Facts: hs.factsCopy(),
 		Check: check, Diff: e.opts.Diff, Log: log, Clock: e.opts.Clock, Prompt: e.opts.Prompt,
 		Kube: e.opts.Kube, RunID: e.opts.RunID,
 		Eval: func(x *eval.Expr) (bool, error) {
