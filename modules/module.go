@@ -152,6 +152,8 @@ type Target struct {
 	Facts map[string]any
 	// RunID identifies the run in marks kubeplay leaves on cluster objects.
 	RunID string
+	// RunStart is when the run started.
+	RunStart time.Time
 }
 
 // Registry maps names to modules.
@@ -263,6 +265,7 @@ func Builtin() *Registry {
 		Cordon{}, Uncordon{}, Drain{}, WaitNodeReady{},
 		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{},
 		CertExpiry{}, StaticPodRestart{}, Fetch{},
+		CSRApprove{},
 		Copy{}, Template{}, File{}, Move{}, LineEdit{}, YAMLEdit{}, EditKubeletConfig{},
 	)
 }

@@ -78,6 +78,8 @@ type engine struct {
 	hosts  map[string]*hostState
 	// started is false while --start-at-step has not been reached.
 	started bool
+	// begun is when the run started.
+	begun time.Time
 }
 
 // Run executes the playbook against the inventory.
@@ -128,6 +130,7 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 		}
 	}
 	start := opts.Clock.Now()
+	e.begun = start
 	startEv := events.Event{Type: events.RunStart, Check: opts.Check}
 	if opts.Resume != nil {
 		startEv.Msg = "resumes run " + opts.Resume.From
