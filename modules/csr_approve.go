@@ -36,12 +36,7 @@ func (p *CSRApproveParams) Validate() error {
 	if p.WaitFor < 0 {
 		return errors.New("wait_for must not be negative")
 	}
-	if p.Timeout == 0 {
-		p.Timeout = 2 * time.Minute
-	}
-	if p.Interval == 0 {
-		p.Interval = 2 * time.Second
-	}
+	pollDefaults(&p.Timeout, &p.Interval, 2*time.Minute)
 	return nil
 }
 

@@ -152,3 +152,13 @@ func patchNode(ctx context.Context, t *Target, node string, patch []byte) error 
 		return err
 	})
 }
+
+// pollDefaults fills a waiting module's timeout and interval.
+func pollDefaults(timeout, interval *time.Duration, defTimeout time.Duration) {
+	if *timeout == 0 {
+		*timeout = defTimeout
+	}
+	if *interval == 0 {
+		*interval = 2 * time.Second
+	}
+}

@@ -265,7 +265,7 @@ func Builtin() *Registry {
 		Cordon{}, Uncordon{}, Drain{}, WaitNodeReady{},
 		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{},
 		CertExpiry{}, StaticPodRestart{}, Fetch{},
-		CSRApprove{}, ConfigMapEdit{},
+		CSRApprove{}, ConfigMapEdit{}, WaitPodsReady{}, RestartPods{}, Label{}, Annotate{}, Taint{},
 		Copy{}, Template{}, File{}, Move{}, LineEdit{}, YAMLEdit{}, EditKubeletConfig{},
 	)
 }

@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubeplay/kubeplay/runner"
+	"github.com/kubeplay/kubeplay/test/lab"
+)
+
+// TestNodeMetadataModules: label, annotate and taint on a lab Node:
+// --check changes nothing, a run has its effect, a second run changes
+// nothing, and a later failure puts everything back as it was.
+func TestNodeMetadataModules(t *testing.T) {
+	l := lab.Start(t)
+	ctx := context.Background()
+	k := kube(t, l)
+	snapshot := func() string {
+		n, err := k.CoreV1().Nodes().Get(ctx, "w1", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, m := range []map[string]string{n.Labels, n.Annotations} {
+			for _, key := range []string{"kubeplay.e2e/role", "kubernetes.io/os", "kubeadm.alpha.kubernetes.io/cri-socket"} {
+				b.WriteString(key + "=" + m[key] + ";")
+			}
+		}
+		for _, x := range n.Spec.Taints {
+			b.WriteString(x.ToString() + ";")
+		}
+		return b.String()
+	}
+	before := snapshot()
+	src := func(extra string) string {
+		return `apiVersion: kubeplay/v1
+kind: Playbook
+name: meta
+plays:
+  - hosts: w1
+    steps:
+      - name: label
+        label: {set: {kubeplay.e2e/role: edge}}
+      - name: annotate
+        annotate: {set: {kubeadm.alpha.kubernetes.io/cri-socket: "unix:///var/run/cri-dockerd.sock"}}
+      - name: taint
+        taint: {key: kubeplay.e2e/maintenance, value: "yes", effect: NoSchedule}
+` + extra
+	}
+	opts := func(o *runner.Options) { o.Kube = k }
+	r := runPlaybook(t, l, src(""), func(o *runner.Options) { opts(o); o.Check = true })
+	if r.err != nil || r.recap.Totals().Changed != 3 || snapshot() != before {
+		t.Fatalf("--check: %v, %d changed, state %s", r.err, r.recap.Totals().Changed, snapshot())
+	}
+	r = runPlaybook(t, l, src(""), opts)
+	if r.err != nil || r.recap.Totals().Changed != 3 {
+		t.Fatalf("run: %v %d", r.err, r.recap.Totals().Changed)
+	}
+	after := snapshot()
+	for _, want := range []string{"kubeplay.e2e/role=edge", "cri-socket=unix:///var/run/cri-dockerd.sock", "kubeplay.e2e/maintenance=yes:NoSchedule"} {
+		if !strings.Contains(after, want) {
+			t.Errorf("w1 lacks %s: %s", want, after)
+		}
+	}
+	if r = runPlaybook(t, l, src(""), opts); r.err != nil || r.recap.Totals().Changed != 0 {
+		t.Fatalf("second run: %v %d", r.err, r.recap.Totals().Changed)
+	}
+	// a failure after the edits rolls them back: first undo ours, then
+	// run again from the original state with a failing step
+	clean := src("")
+	clean = strings.Replace(clean, "label: {set: {kubeplay.e2e/role: edge}}", "label: {remove: [kubeplay.e2e/role]}", 1)
+	clean = strings.Replace(clean, `annotate: {set: {kubeadm.alpha.kubernetes.io/cri-socket: "unix:///var/run/cri-dockerd.sock"}}`, `annotate: {set: {kubeadm.alpha.kubernetes.io/cri-socket: "`+annotation(before)+`"}}`, 1)
+	clean = strings.Replace(clean, `value: "yes", effect: NoSchedule}`, `state: absent}`, 1)
+	if r = runPlaybook(t, l, clean, opts); r.err != nil || snapshot() != before {
+		t.Fatalf("removing: %v, %s", r.err, snapshot())
+	}
+	r = runPlaybook(t, l, src("      - assert: {that: ['false']}\n"), opts)
+	if r.err == nil {
+		t.Fatal("the failing play succeeded")
+	}
+	if got := snapshot(); got != before {
+		t.Fatalf("rollback left w1 as %s, want %s", got, before)
+	}
+}
+
+// annotation is the cri-socket value recorded in a snapshot.
+func annotation(snap string) string {
+	const key = "kubeadm.alpha.kubernetes.io/cri-socket="
+	i := strings.LastIndex(snap, key)
+	rest := snap[i+len(key):]
+	return rest[:strings.IndexByte(rest, ';')]
+}
+
+// TestRestartAndWaitPods restarts CoreDNS pods one at a time and then
+// waits for pods newer than the restart; a wait for a restart that did not
+// happen times out naming the pods.
+func TestRestartAndWaitPods(t *testing.T) {
+	l := lab.Start(t)
+	ctx := context.Background()
+	k := kube(t, l)
+	list := func() map[string]bool {
+		pods, err := k.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, p := range pods.Items {
+			out[p.Name] = true
+		}
+		return out
+	}
+	old := list()
+	mark := time.Now().UTC().Add(-time.Second).Format(time.RFC3339)
+	time.Sleep(1100 * time.Millisecond)
+	src := `apiVersion: kubeplay/v1
+kind: Playbook
+name: pods
+plays:
+  - hosts: localhost
+    steps:
+      - name: restart
+        restart-pods: {selector: k8s-app=kube-dns, timeout: 60s, interval: 500ms}
+        register: restarted
+      - wait-pods-ready: {selector: k8s-app=kube-dns, newer_than: "` + mark + `", timeout: 30s, interval: 500ms}
+      - assert: {that: ['len(restarted.data.restarted) == ` + strconv.Itoa(len(old)) + `']}
+  - hosts: cp1
+    steps:
+      - wait-pods-ready: {static: kube-apiserver, timeout: 30s}
+`
+	r := runPlaybook(t, l, src, func(o *runner.Options) { o.Kube = k })
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	now := list()
+	if len(now) != len(old) {
+		t.Fatalf("%d coredns pods now, %d before", len(now), len(old))
+	}
+	for n := range now {
+		if old[n] {
+			t.Fatalf("%s was not restarted", n)
+		}
+	}
+	// nothing restarts: a wait for pods newer than the step times out
+	r = runPlaybook(t, l, `apiVersion: kubeplay/v1
+kind: Playbook
+name: wait
+plays:
+  - hosts: localhost
+    steps:
+      - wait-pods-ready: {selector: k8s-app=kube-dns, newer_than: step, timeout: 2s, interval: 500ms}
+`, func(o *runner.Options) { o.Kube = k })
+	if r.err == nil || !strings.Contains(r.err.Error(), "before the restart") {
+		t.Fatalf("want a timeout naming pods started before: %v", r.err)
+	}
+}
