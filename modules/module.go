@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeplay/kubeplay/eval"
@@ -148,6 +149,8 @@ type Target struct {
 	Prompt Prompter
 	// Kube is the cluster's API client; nil when no kubeconfig was given.
 	Kube kubernetes.Interface
+	// Dynamic reaches any resource (k8s-apply, k8s-patch, k8s-delete).
+	Dynamic dynamic.Interface
 	// Facts are the host's facts gathered so far in this run (read-only).
 	Facts map[string]any
 	// RunID identifies the run in marks kubeplay leaves on cluster objects.
@@ -266,6 +269,7 @@ func Builtin() *Registry {
 		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{},
 		CertExpiry{}, StaticPodRestart{}, Fetch{},
 		CSRApprove{}, ConfigMapEdit{}, WaitPodsReady{}, RestartPods{}, Label{}, Annotate{}, Taint{},
+		K8sApply{}, K8sPatch{}, K8sDelete{},
 		Copy{}, Template{}, File{}, Move{}, LineEdit{}, YAMLEdit{}, EditKubeletConfig{},
 	)
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeplay/kubeplay/eval"
@@ -52,6 +53,7 @@ type Options struct {
 	Connector       Connector            // remote hosts
 	Local           modules.Conn         // delegate_to: localhost
 	Kube            kubernetes.Interface // the cluster's API, for cluster steps; may be nil
+	Dynamic         dynamic.Interface    // the same API for any resource (k8s-apply, ...); may be nil
 	Prompt          modules.Prompter
 	RollbackTimeout time.Duration // default 10m
 	// Redactor masks secret values in every event; Run registers the

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -182,7 +183,7 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		return fmt.Errorf("%w: %w", failure.ErrValidation, err)
 	}
 
-	kube, err := kubeClient(f.kubeconfig, f.kubeContext)
+	kube, dyn, err := kubeClient(f.kubeconfig, f.kubeContext)
 	if err != nil {
 		return err
 	}
@@ -251,7 +252,7 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		RunID: runID, Forks: f.forks, Check: f.check, Diff: f.diff, Limit: f.limit,
 		Tags: f.tags, SkipTags: f.skipTags, StartAtStep: f.startAt,
 		Params: params, ExtraVars: vars, Sink: sink, Log: log,
-		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor, Kube: kube, Resume: resume,
+		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor, Kube: kube, Dynamic: dyn, Resume: resume,
 		Connector: ssh.NewConnector(ssh.Options{KnownHosts: f.knownHosts, AcceptNew: f.acceptNew, UseAgent: f.useAgent,
 			Passphrase: askPassphrase, BecomePassword: becomePW, SSHConfig: f.sshConfig}),
 	})
@@ -421,7 +422,7 @@ func askPassphrase(path string) ([]byte, error) {
 // kubeClient builds the API client from a kubeconfig. Without one (no flag,
 // no KUBECONFIG, no ~/.kube/config) cluster steps fail with ErrNoCluster,
 // and node-only playbooks still run.
-func kubeClient(path, context string) (kubernetes.Interface, error) {
+func kubeClient(path, context string) (kubernetes.Interface, dynamic.Interface, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if path != "" {
 		rules.ExplicitPath = path
@@ -430,9 +431,17 @@ func kubeClient(path, context string) (kubernetes.Interface, error) {
 	rc, err := cc.ClientConfig()
 	if err != nil {
 		if path == "" && clientcmd.IsEmptyConfig(err) {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, fmt.Errorf("%w: kubeconfig: %w", failure.ErrValidation, err)
+		return nil, nil, fmt.Errorf("%w: kubeconfig: %w", failure.ErrValidation, err)
 	}
-	return kubernetes.NewForConfig(rc)
+	kc, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	dc, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kc, dc, nil
 }

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeplay/kubeplay/runner"
 	"github.com/kubeplay/kubeplay/test/lab"
@@ -157,4 +160,160 @@ plays:
 	if r.err == nil || !strings.Contains(r.err.Error(), "before the restart") {
 		t.Fatalf("want a timeout naming pods started before: %v", r.err)
 	}
+}
+
+func dyn(t *testing.T, l *lab.Lab) dynamic.Interface {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", l.KubeconfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestGenericObjectModules: k8s-apply (server-side, dry run in --check,
+// idempotent, waits for a condition), k8s-patch of a Node's status
+// subresource (an extended resource), and k8s-delete that waits until the
+// namespace is gone; a failure after the apply deletes what it created.
+func TestGenericObjectModules(t *testing.T) {
+	l := lab.Start(t)
+	ctx := context.Background()
+	k := kube(t, l)
+	ns := "kpobj-" + strconv.FormatInt(time.Now().Unix()%100000, 10)
+	defer k.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+	defer k.CoreV1().Nodes().Patch(ctx, "w2", types.JSONPatchType, []byte(`[{"op":"remove","path":"/status/capacity/example.com~1dongle"}]`), metav1.PatchOptions{}, "status")
+	opts := func(o *runner.Options) { o.Kube, o.Dynamic = k, dyn(t, l) }
+	apply := `apiVersion: kubeplay/v1
+kind: Playbook
+name: objects
+plays:
+  - hosts: localhost
+    steps:
+      - name: apply
+        k8s-apply:
+          manifest: |
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: ` + ns + `}
+            ---
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: settings, namespace: ` + ns + `}
+            data: {mode: "a"}
+            ---
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: web, namespace: ` + ns + `}
+            spec:
+              replicas: 1
+              selector: {matchLabels: {app: web}}
+              template:
+                metadata: {labels: {app: web}}
+                spec:
+                  nodeSelector: {kubeplay.lab/node: "true"}
+                  tolerations: [{operator: Exists}]
+                  containers: [{name: web, image: registry.k8s.io/pause:3.10}]
+          wait_for: [{kind: Deployment, name: web, condition: Available}]
+          timeout: 60s
+          interval: 500ms
+`
+	// --check: a server-side dry run creates nothing
+	r := runPlaybook(t, l, apply, func(o *runner.Options) { opts(o); o.Check = true })
+	if r.err != nil || r.recap.Totals().Changed != 1 {
+		t.Fatalf("--check: %v %d", r.err, r.recap.Totals().Changed)
+	}
+	if _, err := k.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
+		t.Fatal("--check created the namespace")
+	}
+	r = runPlaybook(t, l, apply, opts)
+	if r.err != nil || r.recap.Totals().Changed != 1 {
+		t.Fatalf("apply: %v %d", r.err, r.recap.Totals().Changed)
+	}
+	if cm, err := k.CoreV1().ConfigMaps(ns).Get(ctx, "settings", metav1.GetOptions{}); err != nil || cm.Data["mode"] != "a" {
+		t.Fatalf("configmap: %+v %v", cm, err)
+	}
+	if d, err := k.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); err != nil || d.Status.AvailableReplicas != 1 {
+		t.Fatalf("deployment not available after the wait: %+v %v", d.Status, err)
+	}
+	if r = runPlaybook(t, l, apply, opts); r.err != nil || r.recap.Totals().Changed != 0 {
+		t.Fatalf("second apply: %v %d changed", r.err, r.recap.Totals().Changed)
+	}
+	// a changed field: --check predicts it, the run makes it
+	changed := strings.Replace(apply, `data: {mode: "a"}`, `data: {mode: "b"}`, 1)
+	if r = runPlaybook(t, l, changed, func(o *runner.Options) { opts(o); o.Check = true }); r.err != nil || r.recap.Totals().Changed != 1 {
+		t.Fatalf("--check of a change: %v %d", r.err, r.recap.Totals().Changed)
+	}
+	if cm, _ := k.CoreV1().ConfigMaps(ns).Get(ctx, "settings", metav1.GetOptions{}); cm.Data["mode"] != "a" {
+		t.Fatal("--check changed the configmap")
+	}
+
+	// patch a Node's status: an extended resource, as the docs do
+	patch := `apiVersion: kubeplay/v1
+kind: Playbook
+name: patch
+plays:
+  - hosts: w2
+    steps:
+      - k8s-patch:
+          api_version: v1
+          kind: Node
+          subresource: status
+          type: json
+          patch: [{op: add, path: /status/capacity/example.com~1dongle, value: "4"}]
+`
+	if r = runPlaybook(t, l, patch, opts); r.err != nil || r.recap.Totals().Changed != 1 {
+		t.Fatalf("patch: %v %d", r.err, r.recap.Totals().Changed)
+	}
+	n, _ := k.CoreV1().Nodes().Get(ctx, "w2", metav1.GetOptions{})
+	if q := n.Status.Capacity["example.com/dongle"]; q.String() != "4" {
+		t.Fatalf("w2 capacity: %v", n.Status.Capacity)
+	}
+
+	// delete the namespace and wait until it is gone
+	del := `apiVersion: kubeplay/v1
+kind: Playbook
+name: delete
+plays:
+  - hosts: localhost
+    steps:
+      - k8s-delete: {api_version: v1, kind: Namespace, name: ` + ns + `, timeout: 90s}
+`
+	if r = runPlaybook(t, l, del, opts); r.err != nil || r.recap.Totals().Changed != 1 {
+		t.Fatalf("delete: %v", r.err)
+	}
+	if _, err := k.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
+		t.Fatal("the namespace is still there")
+	}
+	if r = runPlaybook(t, l, del, opts); r.err != nil || r.recap.Totals().Changed != 0 {
+		t.Fatalf("second delete: %v %d", r.err, r.recap.Totals().Changed)
+	}
+
+	// a failure after an apply deletes what the apply created
+	only := `apiVersion: kubeplay/v1
+kind: Playbook
+name: undo
+plays:
+  - hosts: localhost
+    steps:
+      - k8s-apply:
+          manifest: |
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: ` + ns + `-rb}
+      - assert: {that: ['false']}
+`
+	if r = runPlaybook(t, l, only, opts); r.err == nil {
+		t.Fatal("the failing play succeeded")
+	}
+	waitFor(t, 60*time.Second, "the rolled-back namespace is gone", func() (bool, string) {
+		nsObj, err := k.CoreV1().Namespaces().Get(ctx, ns+"-rb", metav1.GetOptions{})
+		if err != nil {
+			return true, ""
+		}
+		return nsObj.DeletionTimestamp != nil, "still active"
+	})
 }

@@ -1,0 +1,141 @@
+package modules
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// K8sPatch patches one object (merge, strategic or JSON patch), optionally
+// a subresource such as status.
+type K8sPatch struct{}
+
+// K8sPatchParams are k8s-patch's parameters.
+type K8sPatchParams struct {
+	APIVersion  string `yaml:"api_version" required:"true" doc:"e.g. v1, apps/v1"`
+	Kind        string `yaml:"kind" required:"true" doc:"e.g. Node, Deployment"`
+	Name        string `yaml:"name" doc:"the object (default for Node: the host's node)"`
+	Namespace   string `yaml:"namespace" doc:"for namespaced kinds (default: default)"`
+	Type        string `yaml:"type" default:"merge" doc:"merge, strategic or json"`
+	Patch       any    `yaml:"patch" required:"true" doc:"the patch: a mapping (merge, strategic) or a list of operations (json)"`
+	Subresource string `yaml:"subresource" doc:"e.g. status (extended resources on a Node's capacity)"`
+}
+
+// Validate checks the parameters.
+func (p *K8sPatchParams) Validate() error {
+	if p.APIVersion == "" || p.Kind == "" {
+		return errors.New("api_version and kind are required")
+	}
+	if p.Name == "" && p.Kind != "Node" {
+		return errors.New("name is required")
+	}
+	if p.Type == "" {
+		p.Type = "merge"
+	}
+	switch p.Type {
+	case "merge", "strategic":
+		if _, ok := p.Patch.(map[string]any); !ok {
+			return fmt.Errorf("a %s patch is a mapping", p.Type)
+		}
+	case "json":
+		if _, ok := p.Patch.([]any); !ok {
+			return errors.New("a json patch is a list of operations")
+		}
+	default:
+		return fmt.Errorf("type %q: want merge, strategic or json", p.Type)
+	}
+	return nil
+}
+
+func (K8sPatch) Name() string { return "k8s-patch" }
+func (K8sPatch) Doc() string {
+	return "Patch one object (merge, strategic or json), or its subresource (status: for example an extended resource in a Node's capacity). Changed when the server's object changed; --check is a server-side dry run. Not undone on rollback: write the reverse patch as a rollback step."
+}
+func (K8sPatch) NewParams() Params { return &K8sPatchParams{} }
+
+// LocalOnly: the step talks to the API only.
+func (K8sPatch) LocalOnly() {}
+
+// Check is a server-side dry run.
+func (K8sPatch) Check(ctx context.Context, t *Target, p Params) (Result, error) {
+	return K8sPatch{}.Run(ctx, asCheck(t), p)
+}
+
+// Run patches.
+func (K8sPatch) Run(ctx context.Context, t *Target, p Params) (Result, error) {
+	pp := p.(*K8sPatchParams)
+	name := pp.Name
+	if name == "" {
+		var err error
+		if name, err = nodeName(t, ""); err != nil {
+			return Result{}, err
+		}
+	}
+	ri, namespaced, err := resourceFor(t, pp.APIVersion, pp.Kind, pp.Namespace)
+	if err != nil {
+		return Result{}, err
+	}
+	ns := ""
+	if namespaced {
+		ns = cmpOrDefault(pp.Namespace)
+	}
+	label := objectName(pp.Kind, ns, name)
+	var subs []string
+	if pp.Subresource != "" {
+		subs = []string{pp.Subresource}
+		label += " " + pp.Subresource
+	}
+	var before *unstructured.Unstructured
+	if err := kubeCall(ctx, func(ctx context.Context) (err error) {
+		before, err = ri.Get(ctx, name, metav1.GetOptions{}, subs...)
+		return err
+	}); err != nil {
+		return Result{}, fmt.Errorf("get %s: %w", label, err)
+	}
+	body, err := json.Marshal(pp.Patch)
+	if err != nil {
+		return Result{}, err
+	}
+	pt := map[string]types.PatchType{"merge": types.MergePatchType, "strategic": types.StrategicMergePatchType, "json": types.JSONPatchType}[pp.Type]
+	opts := metav1.PatchOptions{FieldManager: "kubeplay"}
+	if t.Check {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	var after *unstructured.Unstructured
+	if err := kubeCall(ctx, func(ctx context.Context) (err error) {
+		after, err = ri.Patch(ctx, name, pt, body, opts, subs...)
+		return err
+	}); err != nil {
+		return Result{}, fmt.Errorf("patch %s: %w", label, err)
+	}
+	changed := before.GetResourceVersion() != after.GetResourceVersion()
+	if t.Check || pp.Subresource != "" {
+		// a dry run keeps the resourceVersion; compare the content
+		changed = !sameContent(before, after) || statusDiffers(before, after)
+	}
+	switch {
+	case !changed:
+		return Result{Msg: label + " already so"}, nil
+	case t.Check:
+		return Result{Changed: true, Msg: "would patch " + label}, nil
+	}
+	return Result{Changed: true, Msg: "patched " + label}, nil
+}
+
+func statusDiffers(a, b *unstructured.Unstructured) bool {
+	sa, _, _ := unstructured.NestedMap(a.Object, "status")
+	sb, _, _ := unstructured.NestedMap(b.Object, "status")
+	return fmt.Sprint(sa) != fmt.Sprint(sb)
+}
+
+func cmpOrDefault(ns string) string {
+	if ns == "" {
+		return "default"
+	}
+	return ns
+}
