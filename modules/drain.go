@@ -11,6 +11,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/kubectl/pkg/drain"
@@ -123,13 +125,34 @@ func (Drain) Check(ctx context.Context, t *Target, p Params) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// ask the API server, without evicting, which evictions PDBs refuse now
+	var blocked []string
+	if !dp.DisableEviction {
+		for _, pd := range list.Pods() {
+			ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pd.Name, Namespace: pd.Namespace},
+				DeleteOptions: &metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}}
+			// one try: a 429 is the answer (a PDB refuses it now)
+			err := t.Kube.PolicyV1().Evictions(pd.Namespace).Evict(ctx, ev)
+			switch {
+			case err == nil:
+			case apierrors.IsTooManyRequests(err):
+				blocked = append(blocked, fmt.Sprintf("%s/%s (%v)", pd.Namespace, pd.Name, err))
+			case apierrors.IsNotFound(err):
+			default:
+				return Result{}, fmt.Errorf("dry-run eviction of %s/%s: %w", pd.Namespace, pd.Name, err)
+			}
+		}
+	}
 	changed := !cordoned || len(names) > 0
 	msg := fmt.Sprintf("would cordon %s and evict %d pod(s)", node, len(names))
 	if len(names) > 0 {
 		msg += ": " + strings.Join(names, ", ")
 	}
+	if len(blocked) > 0 {
+		msg += fmt.Sprintf("; blocked by a PodDisruptionBudget right now: %s", strings.Join(blocked, ", "))
+	}
 	return Result{Changed: changed, Msg: msg,
-		Data: map[string]any{"node": node, "pods": names}}, nil
+		Data: map[string]any{"node": node, "pods": names, "blocked": blocked}}, nil
 }
 
 // Run cordons and drains.

@@ -96,7 +96,25 @@ func TestDrainBlockedByPDBTimesOutAndUncordons(t *testing.T) {
 	c := kube(t, l)
 	ctx := context.Background()
 	lab.Workload(t, c, "drain-blocked", 2, 2)
+	// --check asks the API server (dry-run evictions) and names the block
 	r := runPlaybook(t, l, drainPlaybook, func(o *runner.Options) {
+		o.Kube, o.Check = c, true
+		o.Params = map[string]any{"timeout": "10s"}
+	})
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	blockedNamed := false
+	for _, e := range r.rec.Events() {
+		blockedNamed = blockedNamed || (e.Module == "drain" && strings.Contains(e.Msg, "blocked by a PodDisruptionBudget right now: drain-blocked/drain-blocked-"))
+	}
+	if !blockedNamed {
+		t.Fatal("--check did not name the pods a PDB blocks")
+	}
+	if n, _ := c.CoreV1().Nodes().Get(ctx, "w1", metav1.GetOptions{}); n.Spec.Unschedulable {
+		t.Fatal("--check cordoned w1")
+	}
+	r = runPlaybook(t, l, drainPlaybook, func(o *runner.Options) {
 		o.Kube = c
 		o.Params = map[string]any{"timeout": "10s"}
 	})
