@@ -91,14 +91,26 @@ func ParseJumps(s string) ([]Jump, error) {
 	return out, nil
 }
 
+// KubeconfigSource says where the cluster's kubeconfig comes from: a file
+// read off the first host matching FromHost (kubeadm's admin.conf by
+// default), kept in memory.
+type KubeconfigSource struct {
+	FromHost string `yaml:"from_host"`
+	Path     string `yaml:"path"`
+	// Tunnel sends API connections through the host's SSH connection even
+	// when the server address is reachable from the runner.
+	Tunnel bool `yaml:"tunnel"`
+}
+
 // Inventory is a loaded inventory.
 type Inventory struct {
-	Defaults map[string]any // lowest-precedence variables
-	Bastion  *Bastion
-	hosts    map[string]*Host
-	order    []string
-	groups   map[string]*Group
-	gorder   []string
+	Defaults   map[string]any // lowest-precedence variables
+	Bastion    *Bastion
+	Kubeconfig *KubeconfigSource
+	hosts      map[string]*Host
+	order      []string
+	groups     map[string]*Group
+	gorder     []string
 }
 
 // New returns an empty inventory with the implicit "all" group.

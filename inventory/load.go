@@ -95,6 +95,13 @@ func (inv *Inventory) native(root *ytree.Node, d *diag.List) {
 			var b Bastion
 			ytree.Decode(kv.Val, &b, nil, nil, d)
 			inv.Bastion = &b
+		case "kubeconfig":
+			var k KubeconfigSource
+			ytree.Decode(kv.Val, &k, nil, nil, d)
+			if k.FromHost == "" {
+				d.At(kv.Tok, "kubeconfig: from_host is required")
+			}
+			inv.Kubeconfig = &k
 		case "hosts":
 			for _, h := range kv.Val.Keys {
 				var hs hostSpec
@@ -118,7 +125,7 @@ func (inv *Inventory) native(root *ytree.Node, d *diag.List) {
 				inv.SetGroupVars(g.Name, gs.Vars)
 			}
 		default:
-			d.At(kv.Tok, "unknown key %q (allowed: bastion, defaults, groups, hosts)", kv.Name)
+			d.At(kv.Tok, "unknown key %q (allowed: bastion, defaults, groups, hosts, kubeconfig)", kv.Name)
 		}
 	}
 	for _, g := range inv.gorder {

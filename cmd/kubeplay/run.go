@@ -24,10 +24,12 @@ import (
 
 	"github.com/kubeplay/kubeplay/events"
 	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/inventory"
 	"github.com/kubeplay/kubeplay/lock"
 	"github.com/kubeplay/kubeplay/output"
 	"github.com/kubeplay/kubeplay/runner"
 	"github.com/kubeplay/kubeplay/secret"
+	kubetransport "github.com/kubeplay/kubeplay/transport/kube"
 	"github.com/kubeplay/kubeplay/transport/local"
 	"github.com/kubeplay/kubeplay/transport/ssh"
 )
@@ -54,6 +56,7 @@ type runFlags struct {
 	acceptNew   bool
 	useAgent    bool
 	kubeconfig  string
+	kcFromHost  string
 	kubeContext string
 	resume      string
 	breakLock   bool
@@ -100,6 +103,7 @@ func newRunCmd() *cobra.Command {
 	fl.BoolVar(&f.useAgent, "ssh-agent", true, "also offer keys from ssh-agent (SSH_AUTH_SOCK)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for cluster steps (default $KUBECONFIG, else ~/.kube/config)")
 	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context")
+	fl.StringVar(&f.kcFromHost, "kubeconfig-from-host", "", "read the kubeconfig (/etc/kubernetes/admin.conf) from the first host matching this pattern over SSH, into memory; API connections go through that host when its server address is not reachable from here (also the inventory's kubeconfig: {from_host: ...})")
 	fl.StringVar(&f.resume, "resume", "", "continue a failed, interrupted or killed run: steps it finished are not run again (same playbook, inventory and params, or a refusal saying what changed)")
 	fl.BoolVar(&f.breakLock, "break-lock", false, "take over the cluster lock of a run whose heartbeat stopped (the takeover is recorded)")
 	fl.BoolVar(&f.noLock, "no-lock", false, "do not take the cluster lock (kube-system/kubeplay-lock); for playbooks that never touch the cluster")
@@ -183,10 +187,13 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		return fmt.Errorf("%w: %w", failure.ErrValidation, err)
 	}
 
-	kube, dyn, err := kubeClient(f.kubeconfig, f.kubeContext)
+	connector := ssh.NewConnector(ssh.Options{KnownHosts: f.knownHosts, AcceptNew: f.acceptNew, UseAgent: f.useAgent,
+		Passphrase: askPassphrase, BecomePassword: becomePW, SSHConfig: f.sshConfig})
+	kube, dyn, closeKube, err := clusterClients(ctx, f, inv, connector)
 	if err != nil {
 		return err
 	}
+	defer closeKube()
 	runID := newRunID()
 	runDir := filepath.Join(f.stateDir, "runs", runID)
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
@@ -253,8 +260,7 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		Tags: f.tags, SkipTags: f.skipTags, StartAtStep: f.startAt,
 		Params: params, ExtraVars: vars, Sink: sink, Log: log,
 		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor, Kube: kube, Dynamic: dyn, Resume: resume,
-		Connector: ssh.NewConnector(ssh.Options{KnownHosts: f.knownHosts, AcceptNew: f.acceptNew, UseAgent: f.useAgent,
-			Passphrase: askPassphrase, BecomePassword: becomePW, SSHConfig: f.sshConfig}),
+		Connector: connector,
 	})
 	if recap != nil && f.output == "text" {
 		var rows []output.RecapRow
@@ -417,6 +423,56 @@ func askPassphrase(path string) ([]byte, error) {
 	fmt.Fprintf(os.Stderr, "passphrase for %s: ", path)
 	defer fmt.Fprintln(os.Stderr)
 	return term.ReadPassword(fd)
+}
+
+// clusterClients builds the API clients: from --kubeconfig, else from a
+// host's admin.conf (--kubeconfig-from-host, or the inventory's kubeconfig:
+// {from_host: ...}), else from $KUBECONFIG or ~/.kube/config. The returned
+// func closes the host connection a tunnelled client needs.
+func clusterClients(ctx context.Context, f *runFlags, inv *inventory.Inventory, connector *ssh.Connector) (kubernetes.Interface, dynamic.Interface, func(), error) {
+	src := inv.Kubeconfig
+	if f.kcFromHost != "" {
+		src = &inventory.KubeconfigSource{FromHost: f.kcFromHost}
+	}
+	if f.kubeconfig != "" || src == nil {
+		k, d, err := kubeClient(f.kubeconfig, f.kubeContext)
+		return k, d, func() {}, err
+	}
+	hosts, err := inv.Match(src.FromHost)
+	if err != nil || len(hosts) == 0 {
+		return nil, nil, nil, fmt.Errorf("%w: kubeconfig from_host %q matches no host", failure.ErrValidation, src.FromHost)
+	}
+	h, _ := inv.Host(hosts[0])
+	conn, err := connector.Connect(ctx, h)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("kubeconfig from %s: %w", h.Name, err)
+	}
+	closeConn := func() {
+		if c, ok := conn.(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
+	}
+	kh, ok := conn.(kubetransport.Host)
+	if !ok {
+		closeConn()
+		return nil, nil, nil, fmt.Errorf("kubeconfig from %s: the connection cannot read files", h.Name)
+	}
+	rc, _, err := kubetransport.FromHost(ctx, kh, src.Path, src.Tunnel, 3*time.Second)
+	if err != nil {
+		closeConn()
+		return nil, nil, nil, fmt.Errorf("kubeconfig from %s: %w", h.Name, err)
+	}
+	k, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		closeConn()
+		return nil, nil, nil, err
+	}
+	d, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		closeConn()
+		return nil, nil, nil, err
+	}
+	return k, d, closeConn, nil
 }
 
 // kubeClient builds the API client from a kubeconfig. Without one (no flag,
