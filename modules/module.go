@@ -266,7 +266,7 @@ func Builtin() *Registry {
 		Command{}, Shell{},
 		AptPin{}, SwapRepo{}, RestartService{}, Facts{},
 		Cordon{}, Uncordon{}, Drain{}, WaitNodeReady{},
-		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{},
+		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{}, EtcdDefrag{},
 		CertExpiry{}, StaticPodRestart{}, Fetch{},
 		CSRApprove{}, ConfigMapEdit{}, WaitPodsReady{}, RestartPods{}, Label{}, Annotate{}, Taint{},
 		K8sApply{}, K8sPatch{}, K8sDelete{},

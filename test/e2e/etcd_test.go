@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/kubeplay/kubeplay/etcdsnap"
 	"github.com/kubeplay/kubeplay/runner"
 	"github.com/kubeplay/kubeplay/test/lab"
@@ -122,3 +124,35 @@ plays:
         retries: 30
         delay: 2s
 `
+
+// TestEtcdDefragLeaderLast defragments the lab's three members: followers
+// first, the leader last, each reporting its size, with the API served and
+// the cluster healthy afterwards.
+func TestEtcdDefragLeaderLast(t *testing.T) {
+	l := lab.Start(t)
+	src := `apiVersion: kubeplay/v1
+kind: Playbook
+name: defrag
+plays:
+  - hosts: control_plane[0]
+    steps:
+      - etcd-health: {}
+        register: before
+      - etcd-defrag: {}
+        register: defrag
+      - assert:
+          that:
+            - 'len(defrag.data.members) == 3'
+            - 'defrag.data.members[2].leader && defrag.data.members[2].name == before.data.leader'
+            - '!defrag.data.members[0].leader && !defrag.data.members[1].leader'
+            - 'all(defrag.data.members, {.db_size_after > 0})'
+      - etcd-health: {}
+`
+	r := runPlaybook(t, l, src, nil)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if _, err := kube(t, l).CoreV1().Nodes().List(context.Background(), metav1.ListOptions{}); err != nil {
+		t.Fatalf("the API after defragmentation: %v", err)
+	}
+}
