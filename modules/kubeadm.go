@@ -2,11 +2,13 @@ package modules
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Kubeadm runs the kubeadm upgrade commands of seed 1.4/1.5 on a node, with
@@ -15,7 +17,9 @@ type Kubeadm struct{}
 
 // KubeadmParams are kubeadm's parameters.
 type KubeadmParams struct {
-	Action  string `yaml:"action" required:"true" doc:"upgrade-plan, upgrade-apply (the first control plane), upgrade-node (every other node) or certs-renew"`
+	Action  string `yaml:"action" required:"true" doc:"upgrade-plan, upgrade-apply (the first control plane), upgrade-node (every other node), upgrade-node-phase (e.g. phase kubelet-config), init-phase (e.g. phase \"control-plane apiserver\" with config), certs-renew or certs-check-expiration (read-only, parsed from kubeadm's JSON)"`
+	Phase   string `yaml:"phase" doc:"init-phase / upgrade-node-phase: the phase words, e.g. \"control-plane apiserver\", \"certs apiserver\", kubelet-config"`
+	Config  string `yaml:"config" doc:"init-phase: a kubeadm configuration file on the host (--config)"`
 	Version string `yaml:"version" doc:"target version, 1.37.2 or v1.37.2: required for upgrade-apply; for upgrade-node it lets a control plane already at it be skipped"`
 	// kubeadm's own flags
 	IgnorePreflightErrors []string `yaml:"ignore_preflight_errors" doc:"preflight checks to downgrade to warnings (--ignore-preflight-errors)"`
@@ -25,7 +29,8 @@ type KubeadmParams struct {
 }
 
 var (
-	kubeadmActions   = []string{"upgrade-plan", "upgrade-apply", "upgrade-node", "certs-renew"}
+	kubeadmActions   = []string{"upgrade-plan", "upgrade-apply", "upgrade-node", "upgrade-node-phase", "init-phase", "certs-renew", "certs-check-expiration"}
+	phaseWordRE      = regexp.MustCompile(`^[a-z][a-z0-9-]*(/[a-z0-9-]+)?$`)
 	kubeVersionRE    = regexp.MustCompile(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
 	preflightCheckRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 	certNameRE       = regexp.MustCompile(`^[a-z][a-z0-9.-]*$`)
@@ -42,6 +47,21 @@ func (p *KubeadmParams) Validate() error {
 			return fmt.Errorf("version %q is not a Kubernetes version", p.Version)
 		}
 		p.Version = "v" + strings.TrimPrefix(p.Version, "v")
+	}
+	phased := p.Action == "init-phase" || p.Action == "upgrade-node-phase"
+	if phased != (p.Phase != "") {
+		return errors.New("phase goes with init-phase and upgrade-node-phase, and they need it")
+	}
+	for _, w := range strings.Fields(p.Phase) {
+		if !phaseWordRE.MatchString(w) {
+			return fmt.Errorf("phase: %q is not a phase name", w)
+		}
+	}
+	if p.Config != "" && p.Action != "init-phase" {
+		return errors.New("config applies to init-phase only")
+	}
+	if p.Config != "" && !strings.HasPrefix(p.Config, "/") {
+		return fmt.Errorf("config %q is not an absolute path", p.Config)
 	}
 	if p.Action == "upgrade-apply" && p.Version == "" {
 		return errors.New("upgrade-apply needs version")
@@ -75,6 +95,19 @@ func (Kubeadm) Doc() string {
 func (Kubeadm) NewParams() Params { return &KubeadmParams{} }
 
 func (p *KubeadmParams) argv() []string {
+	if p.Action == "certs-check-expiration" {
+		return []string{"kubeadm", "certs", "check-expiration", "-o", "json"}
+	}
+	switch p.Action {
+	case "init-phase":
+		a := append([]string{"kubeadm", "init", "phase"}, strings.Fields(p.Phase)...)
+		if p.Config != "" {
+			a = append(a, "--config", p.Config)
+		}
+		return a
+	case "upgrade-node-phase":
+		return append([]string{"kubeadm", "upgrade", "node", "phase"}, strings.Fields(p.Phase)...)
+	}
 	if p.Action == "certs-renew" {
 		certs := p.Certs
 		if len(certs) == 0 {
@@ -158,7 +191,7 @@ func readKubeadmState(ctx context.Context, c Conn) (kubeadmState, error) {
 
 // skip says why the step has nothing to do on this node.
 func (p *KubeadmParams) skip(s kubeadmState) string {
-	if p.Action == "upgrade-plan" || p.Action == "certs-renew" || p.Force {
+	if p.Action != "upgrade-apply" && p.Action != "upgrade-node" || p.Force {
 		return ""
 	}
 	if s.atVersion(p.Version) {
@@ -170,7 +203,7 @@ func (p *KubeadmParams) skip(s kubeadmState) string {
 // Check reports what Run would do; upgrade-plan, which only reads, runs.
 func (m Kubeadm) Check(ctx context.Context, t *Target, p Params) (Result, error) {
 	kp := p.(*KubeadmParams)
-	if kp.Action == "upgrade-plan" {
+	if kp.Action == "upgrade-plan" || kp.Action == "certs-check-expiration" {
 		return m.Run(ctx, t, p)
 	}
 	s, err := readKubeadmState(ctx, t.Conn)
@@ -186,6 +219,9 @@ func (m Kubeadm) Check(ctx context.Context, t *Target, p Params) (Result, error)
 // Run runs kubeadm.
 func (Kubeadm) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	kp := p.(*KubeadmParams)
+	if kp.Action == "certs-check-expiration" {
+		return checkExpiration(ctx, t, kp)
+	}
 	before, err := readKubeadmState(ctx, t.Conn)
 	if err != nil {
 		return Result{}, err
@@ -224,9 +260,64 @@ func (Kubeadm) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 		return res, fmt.Errorf("%w: after %s the manifests on %s run %v, not %s", ErrKubeadm, kp.Action, t.Host.Name, after.images, kp.Version)
 	}
 	res.Changed = after.fingerprint != before.fingerprint
-	res.Msg = strings.Join(argv[:3], " ")
+	n := 3
+	if kp.Phase != "" {
+		n = slices.Index(argv, "phase") + 1 + len(strings.Fields(kp.Phase))
+	}
+	res.Msg = strings.Join(argv[:n], " ")
 	if !res.Changed {
 		res.Msg += ": nothing changed"
 	}
 	return res, nil
+}
+
+// expirationInfo is kubeadm's CertificateExpirationInfo (output.kubeadm.k8s.io).
+type expirationInfo struct {
+	Kind         string `json:"kind"`
+	Certificates []struct {
+		Name              string    `json:"name"`
+		ExpirationDate    time.Time `json:"expirationDate"`
+		ResidualTime      int64     `json:"residualTime"` // seconds
+		ExternallyManaged bool      `json:"externallyManaged"`
+		CAName            string    `json:"caName"`
+		Missing           bool      `json:"missing"`
+	} `json:"certificates"`
+	CertificateAuthorities []struct {
+		Name              string    `json:"name"`
+		ExpirationDate    time.Time `json:"expirationDate"`
+		ResidualTime      int64     `json:"residualTime"`
+		ExternallyManaged bool      `json:"externallyManaged"`
+	} `json:"certificateAuthorities"`
+}
+
+// checkExpiration runs kubeadm certs check-expiration -o json and exposes
+// each certificate and CA with its residual time.
+func checkExpiration(ctx context.Context, t *Target, kp *KubeadmParams) (Result, error) {
+	argv := kp.argv()
+	r, err := t.Conn.Exec(ctx, Cmd{Argv: argv})
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+	}
+	if r.RC != 0 {
+		return Result{}, fmt.Errorf("%s: %w: exit code %d: %s", strings.Join(argv, " "), ErrKubeadm, r.RC, lastLine(r.Stderr, r.Stdout))
+	}
+	var info expirationInfo
+	if err := json.Unmarshal([]byte(r.Stdout), &info); err != nil || info.Kind != "CertificateExpirationInfo" {
+		return Result{}, fmt.Errorf("%w: check-expiration output is not a CertificateExpirationInfo: %v", ErrKubeadm, err)
+	}
+	var certs, cas []any
+	minLeft := int64(-1)
+	soonest := ""
+	for _, c := range info.Certificates {
+		certs = append(certs, map[string]any{"name": c.Name, "expires": c.ExpirationDate.Format(time.RFC3339), "residual_seconds": c.ResidualTime,
+			"ca": c.CAName, "missing": c.Missing, "external": c.ExternallyManaged})
+		if !c.Missing && (minLeft < 0 || c.ResidualTime < minLeft) {
+			minLeft, soonest = c.ResidualTime, c.Name
+		}
+	}
+	for _, c := range info.CertificateAuthorities {
+		cas = append(cas, map[string]any{"name": c.Name, "expires": c.ExpirationDate.Format(time.RFC3339), "residual_seconds": c.ResidualTime, "external": c.ExternallyManaged})
+	}
+	return Result{Msg: fmt.Sprintf("%d certificates, %d CAs; soonest: %s in %s", len(certs), len(cas), soonest, (time.Duration(minLeft) * time.Second).Round(time.Hour)),
+		Data: map[string]any{"certificates": certs, "cas": cas, "min_residual_seconds": minLeft, "soonest": soonest}}, nil
 }

@@ -317,3 +317,64 @@ plays:
 		return nsObj.DeletionTimestamp != nil, "still active"
 	})
 }
+
+// TestKubeadmCheckExpiration parses kubeadm's own JSON report on cp1.
+func TestKubeadmCheckExpiration(t *testing.T) {
+	l := lab.Start(t)
+	r := runPlaybook(t, l, `apiVersion: kubeplay/v1
+kind: Playbook
+name: expiry
+plays:
+  - hosts: cp1
+    steps:
+      - kubeadm: {action: certs-check-expiration}
+        register: exp
+      - assert:
+          that:
+            - 'len(exp.data.certificates) >= 10 && len(exp.data.cas) == 3'
+            - 'exp.data.min_residual_seconds > 300 * 24 * 3600'
+            - 'any(exp.data.certificates, {.name == "apiserver" && .ca == "ca" && !.missing})'
+            - '!exp.changed'
+`, nil)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+}
+
+// TestKubeadmKubeletConfigPhase: a node-local edit of config.yaml is
+// overwritten by kubeadm upgrade node phase kubelet-config from the
+// ConfigMap (why RUNBOOKS says such edits do not persist); kubeplay reports
+// that as a change, and a second run as none.
+func TestKubeadmKubeletConfigPhase(t *testing.T) {
+	l := lab.Start(t)
+	ctx := context.Background()
+	orig, _ := l.Exec(ctx, "w1", "cat /var/lib/kubelet/config.yaml")
+	defer l.Exec(ctx, "w1", "rm -f /var/lib/kubelet/config.yaml.kubeplay-*")
+	src := `apiVersion: kubeplay/v1
+kind: Playbook
+name: phase
+plays:
+  - hosts: w1
+    steps:
+      - name: local edit
+        edit-kubelet-config: {set: {shutdownGracePeriod: 33s}}
+      - name: phase
+        kubeadm: {action: upgrade-node-phase, phase: kubelet-config}
+        register: phase
+      - name: again
+        kubeadm: {action: upgrade-node-phase, phase: kubelet-config}
+        register: again
+      - assert: {that: ['phase.changed && !again.changed']}
+`
+	r := runPlaybook(t, l, src, nil)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	now, _ := l.Exec(ctx, "w1", "cat /var/lib/kubelet/config.yaml")
+	if strings.Contains(now, "33s") {
+		t.Fatalf("the node-local edit survived the phase:\n%s", now)
+	}
+	if now != orig {
+		t.Logf("config.yaml differs from before the test (kubeadm rewrote it from the ConfigMap)")
+	}
+}

@@ -257,3 +257,20 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	}
 	return os.WriteFile(dst, b, mode)
 }
+
+// EtcdBinary is the cached etcd server of the newest etcd version the lab
+// builds, for tests that start a scratch etcd.
+func (l *Lab) EtcdBinary() (string, error) {
+	v, err := LoadVersions(l.cfg.ScriptsDir)
+	if err != nil {
+		return "", err
+	}
+	if len(v.Etcd) == 0 {
+		return "", fmt.Errorf("versions.env lists no etcd version")
+	}
+	p := filepath.Join(l.cacheDir(), "etcd", "v"+v.Etcd[len(v.Etcd)-1], "etcd")
+	if _, err := os.Stat(p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
