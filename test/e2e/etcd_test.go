@@ -15,11 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeplay/kubeplay/etcdsnap"
-	"github.com/kubeplay/kubeplay/inventory"
 	"github.com/kubeplay/kubeplay/runner"
+	"github.com/kubeplay/kubeplay/test/harness"
 	"github.com/kubeplay/kubeplay/test/lab"
 	"github.com/kubeplay/kubeplay/transport/etcd"
-	"github.com/kubeplay/kubeplay/transport/ssh"
 )
 
 // etcd is reached through cp1's sshd only: its client port is dialled from
@@ -183,14 +182,7 @@ func TestEtcdSnapshotRestoresIntoAScratchMember(t *testing.T) {
 	l := lab.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cp1, _ := l.Node("cp1")
-	conn, err := ssh.NewConnector(ssh.Options{KnownHosts: l.KnownHostsFile(), SSHConfig: "none"}).Connect(ctx,
-		&inventory.Host{Name: "cp1", Address: cp1.IP, Port: 22, User: "root", IdentityFile: l.KeyFile()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.(interface{ Close() error }).Close()
-	cli, err := etcd.Open(ctx, conn.(etcd.Node), etcd.Options{})
+	cli, err := etcd.Open(ctx, harness.Connect(t, l, "cp1"), etcd.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

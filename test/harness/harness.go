@@ -68,3 +68,21 @@ func Outcomes(rec *events.Recorder) map[string]events.Outcome {
 	}
 	return out
 }
+
+// Connect opens an SSH connection to a lab node as root, closed when the
+// test ends.
+func Connect(t *testing.T, l *lab.Lab, node string) *ssh.Conn {
+	t.Helper()
+	n, ok := l.Node(node)
+	if !ok {
+		t.Fatalf("no lab node %s", node)
+	}
+	conn, err := ssh.NewConnector(ssh.Options{KnownHosts: l.KnownHostsFile(), SSHConfig: "none"}).Connect(context.Background(),
+		&inventory.Host{Name: node, Address: n.IP, Port: 22, User: "root", IdentityFile: l.KeyFile()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := conn.(*ssh.Conn)
+	t.Cleanup(func() { c.Close() })
+	return c
+}

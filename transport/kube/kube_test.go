@@ -10,10 +10,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kubeplay/kubeplay/inventory"
+	"github.com/kubeplay/kubeplay/test/harness"
 	"github.com/kubeplay/kubeplay/test/lab"
 	"github.com/kubeplay/kubeplay/transport/kube"
-	"github.com/kubeplay/kubeplay/transport/ssh"
 )
 
 // counting counts the API connections dialled through the node.
@@ -33,15 +32,9 @@ func (c *counting) DialContext(ctx context.Context, network, addr string) (net.C
 func TestFromHostInTheLab(t *testing.T) {
 	l := lab.Start(t)
 	ctx := context.Background()
-	cp1, _ := l.Node("cp1")
-	conn, err := ssh.NewConnector(ssh.Options{KnownHosts: l.KnownHostsFile(), SSHConfig: "none"}).Connect(ctx,
-		&inventory.Host{Name: "cp1", Address: cp1.IP, Port: 22, User: "root", IdentityFile: l.KeyFile()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.(interface{ Close() error }).Close()
+	conn := harness.Connect(t, l, "cp1")
 	for _, tunnel := range []bool{false, true} {
-		h := &counting{Host: conn.(kube.Host)}
+		h := &counting{Host: conn}
 		rc, tunnelled, err := kube.FromHost(ctx, h, "", tunnel, 2*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -62,7 +55,7 @@ func TestFromHostInTheLab(t *testing.T) {
 		}
 	}
 	// no such file: a clear error
-	if _, _, err := kube.FromHost(ctx, conn.(kube.Host), "/etc/kubernetes/nope.conf", false, time.Second); err == nil {
+	if _, _, err := kube.FromHost(ctx, conn, "/etc/kubernetes/nope.conf", false, time.Second); err == nil {
 		t.Fatal("a missing kubeconfig was accepted")
 	}
 }
