@@ -123,6 +123,10 @@ func (l *Lab) KnownHostsFile() string { return filepath.Join(l.cfg.StateDir, "ss
 func (l *Lab) InventoryFile() string  { return filepath.Join(l.cfg.StateDir, "inventory.yaml") }
 func (l *Lab) KubeconfigFile() string { return filepath.Join(l.cfg.StateDir, "kubeconfig") }
 func (l *Lab) statePath() string      { return filepath.Join(l.cfg.StateDir, "lab.json") }
+
+// NodeDir holds a node's sshd files (its host key) and overlay dirs.
+func (l *Lab) NodeDir(n string) string { return l.nodeDir(n) }
+
 func (l *Lab) nodeDir(n string) string {
 	return filepath.Join(l.cfg.NodesDir, n)
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	gossh "golang.org/x/crypto/ssh"
+
 	"github.com/kubeplay/kubeplay/failure"
 	"github.com/kubeplay/kubeplay/inventory"
 	"github.com/kubeplay/kubeplay/modules"
@@ -257,4 +259,50 @@ func waitRunning(t *testing.T, l *lab.Lab, node, comm string) {
 		}
 	}
 	t.Fatalf("%s never ran on %s", comm, node)
+}
+
+// ANCHORS B8 case 13: a host rebuilt at the same IP presents a new host
+// key. kubeplay fails closed, naming the new key's fingerprint, does not
+// retry, and leaves known_hosts alone; once the operator records the new
+// key, it connects.
+func TestLabReplacedHostReusingIP(t *testing.T) {
+	l := lab.Start(t)
+	ctx := context.Background()
+	old := l.WithNode(t, "tx3", lab.RoleScratch)
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	before, _ := os.ReadFile(l.KnownHostsFile())
+	os.WriteFile(kh, before, 0o600)
+	conn, err := ssh.NewConnector(ssh.Options{KnownHosts: kh, SSHConfig: "none"}).Connect(ctx, labHost(l, old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.(interface{ Close() error }).Close()
+
+	if err := l.RemoveNode(ctx, "tx3"); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := l.WithNode(t, "tx4", lab.RoleScratch)
+	if rebuilt.IP != old.IP {
+		t.Fatalf("the lab gave the new node %s, not the freed %s", rebuilt.IP, old.IP)
+	}
+	_, err = ssh.NewConnector(ssh.Options{KnownHosts: kh, SSHConfig: "none"}).Connect(ctx, labHost(l, rebuilt))
+	var hk *ssh.HostKeyError
+	if !errors.As(err, &hk) || !errors.Is(err, ssh.ErrHostKeyMismatch) || failure.IsRetryable(err) {
+		t.Fatalf("want a final host key mismatch, got %v", err)
+	}
+	pub, _ := os.ReadFile(filepath.Join(l.NodeDir("tx4"), "ssh_host_ed25519_key.pub"))
+	if k, _, _, _, perr := gossh.ParseAuthorizedKey(pub); perr != nil || hk.Fingerprint != gossh.FingerprintSHA256(k) || !strings.Contains(err.Error(), hk.Fingerprint) {
+		t.Fatalf("the error must name the new key's fingerprint: %v (%v)", err, perr)
+	}
+	if after, _ := os.ReadFile(kh); string(after) != string(before) {
+		t.Fatal("known_hosts was changed on a mismatch")
+	}
+	conn, err = ssh.NewConnector(ssh.Options{KnownHosts: l.KnownHostsFile(), SSHConfig: "none"}).Connect(ctx, labHost(l, rebuilt))
+	if err != nil {
+		t.Fatalf("with the new key recorded: %v", err)
+	}
+	defer conn.(interface{ Close() error }).Close()
+	if r, err := conn.Exec(ctx, modules.Cmd{Argv: []string{"hostname"}}); err != nil || strings.TrimSpace(r.Stdout) != "tx4" {
+		t.Fatalf("%+v %v", r, err)
+	}
 }
