@@ -116,6 +116,10 @@ func (l *Lab) addNode(ctx context.Context, name, role string) (n Node, err error
 			return n, fmt.Errorf("node %s: %w", name, err)
 		}
 	}
+	// the address may have belonged to a removed node whose MAC the host
+	// still remembers (a connection to it can refresh the entry after the
+	// removal flushed it)
+	_ = exec.CommandContext(ctx, "ip", "neigh", "flush", "to", n.IP, "dev", Bridge).Run()
 	logf, err := os.OpenFile(filepath.Join(l.cfg.StateDir, "logs", name+"-sshd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return n, err

@@ -291,7 +291,7 @@ func TestLabReplacedHostReusingIP(t *testing.T) {
 		t.Fatalf("want a final host key mismatch, got %v", err)
 	}
 	pub, _ := os.ReadFile(filepath.Join(l.NodeDir("tx4"), "ssh_host_ed25519_key.pub"))
-	if k, _, _, _, perr := gossh.ParseAuthorizedKey(pub); perr != nil || hk.Fingerprint != gossh.FingerprintSHA256(k) || !strings.Contains(err.Error(), hk.Fingerprint) {
+	if k, _, _, _, perr := gossh.ParseAuthorizedKey(pub); perr != nil || hk.Fingerprint != k.Type()+" "+gossh.FingerprintSHA256(k) || !strings.Contains(err.Error(), hk.Fingerprint) {
 		t.Fatalf("the error must name the new key's fingerprint: %v (%v)", err, perr)
 	}
 	if after, _ := os.ReadFile(kh); string(after) != string(before) {
