@@ -2,7 +2,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/kubeplay
 
-.PHONY: all build test unit lint fmt vet clean lab-up lab-down lab-env lab-status deps demo
+.PHONY: all build test unit lint fmt vet clean lab-up lab-down lab-env lab-status deps demo bench
 
 all: build
 
@@ -55,6 +55,10 @@ lab-status:
 ## demo: the main job. Bring up the lab and run the bundled kubeadm-upgrade
 ## against it over SSH (v1.36 -> v1.37; on a lab already upgraded it
 ## converges without touching a node), then show the nodes.
+## bench: kubeplay against the SSH floor and Ansible on lab nodes (BENCHMARKS.md)
+bench: build
+	$(GO) run ./test/bench
+
 demo: build lab-up
 	@eval "$$($(GO) run ./test/lab/cmd/lab env)"; \
 	  $$LAB_KUBECTL get nodes && echo && \

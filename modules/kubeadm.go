@@ -234,6 +234,14 @@ func (Kubeadm) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 			ErrKubeadm, t.Host.Name, before.kubeadm, kp.Version, kp.Version)
 	}
 	argv := kp.argv()
+	if kp.Action == "upgrade-node-phase" {
+		// kubeadm backs the kubelet config up into a directory named after
+		// the current second, and fails if it exists: never start in the
+		// same second as a previous run
+		if _, err := run(ctx, t.Conn, `while [ -e "/etc/kubernetes/tmp/kubeadm-kubelet-config-$(date +%Y-%m-%d-%H-%M-%S)" ]; do sleep 0.2; done`); err != nil {
+			return Result{}, err
+		}
+	}
 	r, err := t.Conn.Exec(ctx, Cmd{Argv: argv})
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
@@ -243,7 +251,7 @@ func (Kubeadm) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 		"backups": kubeadmBackupRE.FindAllString(r.Stdout+r.Stderr, -1),
 	}}
 	if r.RC != 0 {
-		return res, fmt.Errorf("%s: %w: exit code %d: %s", strings.Join(argv, " "), ErrKubeadm, r.RC, lastLine(r.Stderr, r.Stdout))
+		return res, fmt.Errorf("%s: %w: exit code %d: %s", strings.Join(argv, " "), ErrKubeadm, r.RC, kubeadmError(r))
 	}
 	if kp.Action == "upgrade-plan" {
 		res.Msg = "kubeadm upgrade plan"
@@ -320,4 +328,18 @@ func checkExpiration(ctx context.Context, t *Target, kp *KubeadmParams) (Result,
 	}
 	return Result{Msg: fmt.Sprintf("%d certificates, %d CAs; soonest: %s in %s", len(certs), len(cas), soonest, (time.Duration(minLeft) * time.Second).Round(time.Hour)),
 		Data: map[string]any{"certificates": certs, "cas": cas, "min_residual_seconds": minLeft, "soonest": soonest}}, nil
+}
+
+// kubeadmError is the line of kubeadm's output that says what went wrong
+// (kubeadm ends with a line about --v=5 instead).
+func kubeadmError(r ExecResult) string {
+	for _, out := range []string{r.Stderr, r.Stdout} {
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.HasPrefix(strings.TrimSpace(lines[i]), "error") {
+				return strings.TrimSpace(lines[i])
+			}
+		}
+	}
+	return lastLine(r.Stderr, r.Stdout)
 }
