@@ -34,6 +34,6 @@ func (Annotate) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 }
 
 // Undo restores the previous values.
-func (Annotate) Undo(ctx context.Context, t *Target, p Params, r Result) error {
-	return undoNodeMeta(ctx, t, "annotations", &p.(*AnnotateParams).LabelParams, r)
+func (Annotate) Undo(ctx context.Context, t *Target, _ Params, r Result) error {
+	return undoNodeMeta(ctx, t, "annotations", r)
 }

@@ -141,14 +141,12 @@ func (p *K8sApplyParams) objects() ([]*unstructured.Unstructured, error) {
 // created, changed, and its resulting object.
 // newNS are namespaces a --check run would create earlier in the same
 // manifest: objects in them cannot be dry-run and would be created.
-func (p *K8sApplyParams) applyOne(ctx context.Context, t *Target, obj *unstructured.Unstructured, newNS map[string]bool) (created, changed bool, label string, err error) {
-	ri, namespaced, err := resourceFor(t, obj.GetAPIVersion(), obj.GetKind(), cmp.Or(obj.GetNamespace(), p.Namespace))
+func (p *K8sApplyParams) applyOne(ctx context.Context, t *Target, res *resolver, obj *unstructured.Unstructured, newNS map[string]bool) (created, changed bool, label string, err error) {
+	ri, ns, err := res.resource(obj.GetAPIVersion(), obj.GetKind(), cmp.Or(obj.GetNamespace(), p.Namespace))
 	if err != nil {
 		return false, false, "", err
 	}
-	ns := ""
-	if namespaced {
-		ns = cmp.Or(obj.GetNamespace(), p.Namespace, "default")
+	if ns != "" {
 		obj.SetNamespace(ns)
 	}
 	label = objectName(obj.GetKind(), ns, obj.GetName())
@@ -200,9 +198,13 @@ func (K8sApply) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	}
 	var created, updated, same []string
 	var createdRefs []any
+	rs, err := newResolver(t)
+	if err != nil {
+		return Result{}, err
+	}
 	newNS := map[string]bool{}
 	for _, obj := range objs {
-		c, ch, label, err := ap.applyOne(ctx, t, obj, newNS)
+		c, ch, label, err := ap.applyOne(ctx, t, rs, obj, newNS)
 		if err != nil {
 			return Result{Changed: len(created)+len(updated) > 0, Data: map[string]any{"created": createdRefs}}, err
 		}
@@ -244,7 +246,7 @@ func (K8sApply) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 		if obj == nil {
 			return res, fmt.Errorf("wait_for: the manifest has no %s %s", w.Kind, w.Name)
 		}
-		if err := ap.waitCondition(ctx, t, obj, w.Condition); err != nil {
+		if err := ap.waitCondition(ctx, t, rs, obj, w.Condition); err != nil {
 			return res, err
 		}
 	}
@@ -252,8 +254,8 @@ func (K8sApply) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 }
 
 // waitCondition waits until obj has status condition cond True.
-func (p *K8sApplyParams) waitCondition(ctx context.Context, t *Target, obj *unstructured.Unstructured, cond string) error {
-	ri, _, err := resourceFor(t, obj.GetAPIVersion(), obj.GetKind(), obj.GetNamespace())
+func (p *K8sApplyParams) waitCondition(ctx context.Context, t *Target, res *resolver, obj *unstructured.Unstructured, cond string) error {
+	ri, _, err := res.resource(obj.GetAPIVersion(), obj.GetKind(), obj.GetNamespace())
 	if err != nil {
 		return err
 	}
@@ -277,10 +279,14 @@ func (p *K8sApplyParams) waitCondition(ctx context.Context, t *Target, obj *unst
 // Undo deletes what the step created; updates are not reverted.
 func (K8sApply) Undo(ctx context.Context, t *Target, p Params, r Result) error {
 	created, _ := r.Data["created"].([]any)
+	res, err := newResolver(t)
+	if err != nil {
+		return err
+	}
 	for _, c := range created {
 		m, _ := c.(map[string]any)
 		s := func(k string) string { v, _ := m[k].(string); return v }
-		ri, _, err := resourceFor(t, s("api_version"), s("kind"), s("namespace"))
+		ri, _, err := res.resource(s("api_version"), s("kind"), s("namespace"))
 		if err != nil {
 			return err
 		}

@@ -62,13 +62,9 @@ func (K8sDelete) Check(ctx context.Context, t *Target, p Params) (Result, error)
 // Run deletes.
 func (K8sDelete) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	dp := p.(*K8sDeleteParams)
-	ri, namespaced, err := resourceFor(t, dp.APIVersion, dp.Kind, dp.Namespace)
+	ri, ns, err := resourceFor(t, dp.APIVersion, dp.Kind, dp.Namespace)
 	if err != nil {
 		return Result{}, err
-	}
-	ns := ""
-	if namespaced {
-		ns = cmpOrDefault(dp.Namespace)
 	}
 	label := objectName(dp.Kind, ns, dp.Name)
 	exists := func(ctx context.Context) (bool, error) {

@@ -76,13 +76,9 @@ func (K8sPatch) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 			return Result{}, err
 		}
 	}
-	ri, namespaced, err := resourceFor(t, pp.APIVersion, pp.Kind, pp.Namespace)
+	ri, ns, err := resourceFor(t, pp.APIVersion, pp.Kind, pp.Namespace)
 	if err != nil {
 		return Result{}, err
-	}
-	ns := ""
-	if namespaced {
-		ns = cmpOrDefault(pp.Namespace)
 	}
 	label := objectName(pp.Kind, ns, name)
 	var subs []string
@@ -131,11 +127,4 @@ func statusDiffers(a, b *unstructured.Unstructured) bool {
 	sa, _, _ := unstructured.NestedMap(a.Object, "status")
 	sb, _, _ := unstructured.NestedMap(b.Object, "status")
 	return fmt.Sprint(sa) != fmt.Sprint(sb)
-}
-
-func cmpOrDefault(ns string) string {
-	if ns == "" {
-		return "default"
-	}
-	return ns
 }

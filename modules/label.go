@@ -66,8 +66,8 @@ func (Label) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 }
 
 // Undo restores the previous values.
-func (Label) Undo(ctx context.Context, t *Target, p Params, r Result) error {
-	return undoNodeMeta(ctx, t, "labels", p.(*LabelParams), r)
+func (Label) Undo(ctx context.Context, t *Target, _ Params, r Result) error {
+	return undoNodeMeta(ctx, t, "labels", r)
 }
 
 // nodeMeta sets and removes keys of a Node's labels or annotations with a
@@ -124,7 +124,7 @@ func patchNodeMeta(ctx context.Context, t *Target, node, field string, patch map
 	return nil
 }
 
-func undoNodeMeta(ctx context.Context, t *Target, field string, p *LabelParams, r Result) error {
+func undoNodeMeta(ctx context.Context, t *Target, field string, r Result) error {
 	if !r.Changed {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package modules
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,28 +22,47 @@ import (
 // ErrNoDynamic is returned when the runner was given no dynamic client.
 var ErrNoDynamic = errors.New("no Kubernetes API connection for generic objects (give --kubeconfig)")
 
-// resourceFor resolves apiVersion/kind to the client of its resource in
-// namespace (ignored for cluster-scoped kinds).
-func resourceFor(t *Target, apiVersion, kind, namespace string) (dynamic.ResourceInterface, bool, error) {
+// resolver finds the resource of an apiVersion/kind. One is made per step:
+// it holds the discovery cache, so a manifest of many objects discovers
+// the API once.
+type resolver struct {
+	dyn    dynamic.Interface
+	mapper meta.RESTMapper
+}
+
+func newResolver(t *Target) (*resolver, error) {
 	if t.Kube == nil || t.Dynamic == nil {
-		return nil, false, ErrNoDynamic
+		return nil, ErrNoDynamic
 	}
+	return &resolver{dyn: t.Dynamic, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(t.Kube.Discovery()))}, nil
+}
+
+// resource returns the client of the kind's resource and the namespace it
+// acts in: namespace (default "default") for namespaced kinds, "" for
+// cluster-scoped ones.
+func (r *resolver) resource(apiVersion, kind, namespace string) (dynamic.ResourceInterface, string, error) {
 	gv, err := schema.ParseGroupVersion(apiVersion)
 	if err != nil {
-		return nil, false, fmt.Errorf("apiVersion %q: %w", apiVersion, err)
+		return nil, "", fmt.Errorf("apiVersion %q: %w", apiVersion, err)
 	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(t.Kube.Discovery()))
-	m, err := mapper.RESTMapping(gv.WithKind(kind).GroupKind(), gv.Version)
+	m, err := r.mapper.RESTMapping(gv.WithKind(kind).GroupKind(), gv.Version)
 	if err != nil {
-		return nil, false, fmt.Errorf("%s %s: %w", apiVersion, kind, err)
+		return nil, "", fmt.Errorf("%s %s: %w", apiVersion, kind, err)
 	}
 	if m.Scope.Name() == meta.RESTScopeNameNamespace {
-		if namespace == "" {
-			namespace = "default"
-		}
-		return t.Dynamic.Resource(m.Resource).Namespace(namespace), true, nil
+		ns := cmp.Or(namespace, "default")
+		return r.dyn.Resource(m.Resource).Namespace(ns), ns, nil
 	}
-	return t.Dynamic.Resource(m.Resource), false, nil
+	return r.dyn.Resource(m.Resource), "", nil
+}
+
+// resourceFor resolves one kind with a resolver of its own.
+func resourceFor(t *Target, apiVersion, kind, namespace string) (dynamic.ResourceInterface, string, error) {
+	r, err := newResolver(t)
+	if err != nil {
+		return nil, "", err
+	}
+	return r.resource(apiVersion, kind, namespace)
 }
 
 // objectName is "Kind ns/name" for messages.

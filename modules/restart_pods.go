@@ -135,41 +135,31 @@ func (RestartPods) Run(ctx context.Context, t *Target, p Params) (Result, error)
 
 // waitReplaced waits until the old pod is gone and want pods are Ready.
 func (rp *RestartPodsParams) waitReplaced(ctx context.Context, t *Target, name string, uid types.UID, want int) error {
-	deadline := t.Clock.Now().Add(rp.Timeout)
-	for {
-		why := ""
+	err := poll(ctx, t, rp.Timeout, rp.Interval, "after deleting "+name+", "+rp.Selector, func(ctx context.Context) (bool, string, error) {
 		old, err := t.Kube.CoreV1().Pods(rp.Namespace).Get(ctx, name, metav1.GetOptions{})
 		gone := apierrors.IsNotFound(err) || (err == nil && old.UID != uid)
-		if err != nil && !gone {
-			why = err.Error()
+		switch {
+		case err != nil && !gone:
+			return false, err.Error(), nil
+		case !gone:
+			return false, name + " still terminating", nil
 		}
-		if gone {
-			pods, err := rp.list(ctx, t)
-			if err != nil {
-				return err
+		pods, err := rp.list(ctx, t)
+		if err != nil {
+			return false, "", err
+		}
+		ready := 0
+		for i := range pods {
+			if podReady(&pods[i]) {
+				ready++
 			}
-			ready := 0
-			for i := range pods {
-				if podReady(&pods[i]) {
-					ready++
-				}
-			}
-			if ready >= want {
-				return nil
-			}
-			why = fmt.Sprintf("%d/%d Ready", ready, want)
-		} else if why == "" {
-			why = name + " still terminating"
 		}
-		if !t.Clock.Now().Before(deadline) {
-			return fmt.Errorf("%w: after deleting %s, %s for %s: %s", errRestartStuck, name, rp.Selector, rp.Timeout, why)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.Clock.After(rp.Interval):
-		}
+		return ready >= want, fmt.Sprintf("%d/%d Ready", ready, want), nil
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("%w: %w", errRestartStuck, err)
 	}
+	return err
 }
 
 var errRestartStuck = errors.New("replacement not Ready")

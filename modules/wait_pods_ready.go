@@ -184,28 +184,21 @@ func (WaitPodsReady) Run(ctx context.Context, t *Target, p Params) (Result, erro
 	if wp.NewerThan == "step" {
 		newer = start.Truncate(time.Second) // the API keeps whole seconds
 	}
-	deadline := start.Add(wp.Timeout)
-	for {
-		ready, total, why, err := wp.look(ctx, t, node, newer)
-		if err != nil {
-			return Result{}, err
+	var ready, total int
+	err = poll(ctx, t, wp.Timeout, wp.Interval, wp.what(node), func(ctx context.Context) (bool, string, error) {
+		var why string
+		var err error
+		ready, total, why, err = wp.look(ctx, t, node, newer)
+		if why == "" {
+			why = "no pods match"
 		}
-		if wp.enough(ready, total) {
-			return Result{Msg: fmt.Sprintf("%s: %d/%d Ready after %s", wp.what(node), ready, total, t.Clock.Now().Sub(start).Round(time.Second)),
-				Data: map[string]any{"ready": ready, "total": total}}, nil
-		}
-		if !t.Clock.Now().Before(deadline) {
-			if why == "" {
-				why = "no pods match"
-			}
-			return Result{}, fmt.Errorf("%s: %d/%d Ready after %s: %s", wp.what(node), ready, total, wp.Timeout, why)
-		}
-		select {
-		case <-ctx.Done():
-			return Result{}, ctx.Err()
-		case <-t.Clock.After(wp.Interval):
-		}
+		return err == nil && wp.enough(ready, total), fmt.Sprintf("%d/%d Ready: %s", ready, total, why), err
+	})
+	if err != nil {
+		return Result{}, err
 	}
+	return Result{Msg: fmt.Sprintf("%s: %d/%d Ready after %s", wp.what(node), ready, total, t.Clock.Now().Sub(start).Round(time.Second)),
+		Data: map[string]any{"ready": ready, "total": total}}, nil
 }
 
 // Check looks once.

@@ -50,8 +50,14 @@ plays:
       - name: after
         command: {argv: [touch, /root/kp-after]}
 `
+	// tx6 vanishes once its step is running there
 	go func() {
-		time.Sleep(1500 * time.Millisecond)
+		for i := 0; i < 100; i++ {
+			if out, _ := l.Exec(ctx, "tx6", "pgrep -x sleep || true"); strings.TrimSpace(out) != "" {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		_ = l.RemoveNode(context.Background(), "tx6")
 	}()
 	start := time.Now()

@@ -45,8 +45,12 @@ func TestLabBecome(t *testing.T) {
 		r, err := conn.Exec(ctx, modules.Cmd{Shell: `id -u; sleep 2; cat`, Stdin: strings.NewReader("step data\n")})
 		done <- res{r, err}
 	}()
-	time.Sleep(time.Second)
-	ps, _ := l.Exec(ctx, n.Name, "ps -eo args")
+	// look while the command runs (its sleep is up)
+	var ps string
+	for i := 0; i < 50 && !strings.Contains(ps, "sleep 2"); i++ {
+		time.Sleep(50 * time.Millisecond)
+		ps, _ = l.Exec(ctx, n.Name, "ps -eo args")
+	}
 	if strings.Contains(ps, "pa55") {
 		t.Fatalf("the become password is on a command line:\n%s", ps)
 	}
