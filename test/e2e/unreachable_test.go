@@ -46,14 +46,14 @@ plays:
     serial: 2
     steps:
       - name: work
-        command: {argv: [sh, -c, 'sleep 3; touch /root/kp-worked']}
+        command: {argv: [sh, -c, 'touch /root/kp-started; sleep 3; touch /root/kp-worked']}
       - name: after
         command: {argv: [touch, /root/kp-after]}
 `
 	// tx6 vanishes once its step is running there
 	go func() {
 		for i := 0; i < 100; i++ {
-			if out, _ := l.Exec(ctx, "tx6", "pgrep -x sleep || true"); strings.TrimSpace(out) != "" {
+			if out, _ := l.Exec(ctx, "tx6", "test -e /root/kp-started && echo started"); strings.TrimSpace(out) == "started" {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
