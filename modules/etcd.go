@@ -39,6 +39,21 @@ func (c EtcdConn) validate() error {
 	return nil
 }
 
+// validateWith is validate for a step with a bound on its long waits
+// (default 5m) and on each member's calls (default 5s).
+func (c EtcdConn) validateWith(timeout, member *time.Duration) error {
+	if *timeout == 0 {
+		*timeout = 5 * time.Minute
+	}
+	if *member == 0 {
+		*member = 5 * time.Second
+	}
+	if *timeout < 0 || *member < 0 {
+		return errors.New("timeouts must be positive")
+	}
+	return c.validate()
+}
+
 // open dials etcd through the target's host.
 func (c EtcdConn) open(ctx context.Context, t *Target) (*clientv3.Client, error) {
 	node, ok := t.Conn.(etcd.Node)

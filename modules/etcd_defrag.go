@@ -2,7 +2,6 @@ package modules
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,16 +28,7 @@ type EtcdDefragParams struct {
 
 // Validate checks the parameters.
 func (p *EtcdDefragParams) Validate() error {
-	if p.Timeout == 0 {
-		p.Timeout = 5 * time.Minute
-	}
-	if p.MemberTimeout == 0 {
-		p.MemberTimeout = 5 * time.Second
-	}
-	if p.Timeout < 0 || p.MemberTimeout < 0 {
-		return errors.New("timeouts must be positive")
-	}
-	return p.EtcdConn.validate()
+	return p.EtcdConn.validateWith(&p.Timeout, &p.MemberTimeout)
 }
 
 func (EtcdDefrag) Name() string { return "etcd-defrag" }

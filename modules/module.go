@@ -157,6 +157,17 @@ type Target struct {
 	RunID string
 	// RunStart is when the run started.
 	RunStart time.Time
+	// Peers reaches the other inventory hosts, for the steps that act on
+	// several hosts at once (etcd-member-replace). nil outside a runner.
+	Peers Peers
+}
+
+// Peers reaches the inventory's other hosts from a step.
+type Peers interface {
+	// Host describes a host without connecting to it.
+	Host(name string) (HostInfo, bool)
+	// Conn opens (or reuses) the connection to a host.
+	Conn(ctx context.Context, name string) (Conn, error)
 }
 
 // Registry maps names to modules.
@@ -266,7 +277,7 @@ func Builtin() *Registry {
 		Command{}, Shell{},
 		AptPin{}, SwapRepo{}, RestartService{}, Facts{},
 		Cordon{}, Uncordon{}, Drain{}, WaitNodeReady{},
-		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{}, EtcdDefrag{},
+		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{}, EtcdDefrag{}, EtcdMemberReplace{},
 		CertExpiry{}, StaticPodRestart{}, Fetch{},
 		CSRApprove{}, ConfigMapEdit{}, WaitPodsReady{}, RestartPods{}, Label{}, Annotate{}, Taint{},
 		K8sApply{}, K8sPatch{}, K8sDelete{},

@@ -24,6 +24,7 @@ type hostState struct {
 	facts      map[string]any
 	registered map[string]eval.Registered
 	playVars   reflect.Value // evaluated playbook vars; invalid until first use
+	connMu     sync.Mutex    // guards conn: a peer's step may open it (Target.Peer)
 	conn       modules.Conn
 
 	rollback     []rollbackEntry
@@ -102,4 +103,10 @@ func must(err error) {
 }
 
 // factsCopy is the host's facts for a module to read.
+func (hs *hostState) currentConn() modules.Conn {
+	hs.connMu.Lock()
+	defer hs.connMu.Unlock()
+	return hs.conn
+}
+
 func (hs *hostState) factsCopy() map[string]any { return maps.Clone(hs.facts) }

@@ -67,6 +67,10 @@ type Options struct {
 // is configured.
 var ErrNoConnector = errors.New("no transport configured for remote hosts")
 
+// ErrUnknownPeer is returned when a step asks for a host the inventory does
+// not have.
+var ErrUnknownPeer = errors.New("no such host in the inventory")
+
 type engine struct {
 	pb     *playbook.Playbook
 	inv    *inventory.Inventory

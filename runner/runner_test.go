@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -635,5 +636,55 @@ plays:
 	_, err := h.run(t, yml, hostsInv(t, 5), func(o *Options) { o.Params = map[string]any{"batch": "lots"} })
 	if !errors.Is(err, failure.ErrValidation) {
 		t.Fatalf("a bad rendered serial is a validation error: %v", err)
+	}
+}
+
+// peerMod opens the connection of another host named in its params.
+type peerMod struct{}
+
+type peerParams struct {
+	Peer string `yaml:"peer"`
+}
+
+func (*peerParams) Validate() error       { return nil }
+func (peerMod) Name() string              { return "peer" }
+func (peerMod) Doc() string               { return "test module" }
+func (peerMod) NewParams() modules.Params { return &peerParams{} }
+func (peerMod) Run(ctx context.Context, t *modules.Target, p modules.Params) (modules.Result, error) {
+	name := p.(*peerParams).Peer
+	info, ok := t.Peers.Host(name)
+	if _, err := t.Peers.Conn(ctx, name); err != nil {
+		return modules.Result{}, err
+	}
+	return modules.Result{Msg: fmt.Sprintf("%s %v %s", info.Name, ok, info.Address)}, nil
+}
+
+// A step reaches another inventory host through Target.Peers: the host's
+// one connection is shared with that host's own steps (opened once, even
+// when both ask at the same time), and an unknown host is an error.
+func TestPeersShareConnections(t *testing.T) {
+	h := newHarness()
+	inv, err := inventory.Parse("inv.yaml", []byte("hosts:\n  h1: {address: 10.0.0.1}\n  h2: {address: 10.0.0.2}\n  h3: {address: 10.0.0.3}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.reg = modules.NewRegistry(peerMod{}, newFake(h.calls, "fake"), modules.Assert{})
+	if _, err := h.run(t, header+`plays:
+  - hosts: h1,h3
+    steps:
+      - peer: {peer: h3}
+        register: p
+      - fake: {tag: a}
+      - assert: {that: ['p.msg == "h3 true 10.0.0.3"']}
+`, inv, nil); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(h.conn.connects)
+	if !slices.Equal(h.conn.connects, []string{"h1", "h3"}) {
+		t.Fatalf("connections opened: %v (want one each for h1 and h3)", h.conn.connects)
+	}
+	_, err = h.run(t, header+"plays:\n  - hosts: h1\n    steps:\n      - peer: {peer: nope}\n", inv, nil)
+	if !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("unknown peer: %v", err)
 	}
 }

@@ -256,6 +256,14 @@ func (e *engine) conn(ctx context.Context, step *playbook.Step, hs *hostState) (
 		}
 		return e.opts.Local, nil
 	}
+	return e.hostConn(ctx, hs)
+}
+
+// hostConn opens a host's connection once; later steps (and peers' steps,
+// see Target.Peer) reuse it.
+func (e *engine) hostConn(ctx context.Context, hs *hostState) (modules.Conn, error) {
+	hs.connMu.Lock()
+	defer hs.connMu.Unlock()
 	if hs.conn != nil {
 		return hs.conn, nil
 	}
@@ -268,6 +276,31 @@ func (e *engine) conn(ctx context.Context, step *playbook.Step, hs *hostState) (
 	}
 	hs.conn = c
 	return c, nil
+}
+
+// peers gives steps access to other inventory hosts (Target.Peers).
+type peers struct{ e *engine }
+
+func (p peers) Host(name string) (modules.HostInfo, bool) {
+	h, ok := p.e.inv.Host(name)
+	if !ok {
+		return modules.HostInfo{}, false
+	}
+	return modules.HostInfo{Name: h.Name, Address: h.Address, NodeName: h.NodeName, Vars: p.e.inv.HostVars(name)}, true
+}
+
+func (p peers) Conn(ctx context.Context, name string) (modules.Conn, error) {
+	h, ok := p.e.inv.Host(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownPeer, name)
+	}
+	if h.Local {
+		if p.e.opts.Local == nil {
+			return nil, errors.New("localhost: no local transport")
+		}
+		return p.e.opts.Local, nil
+	}
+	return p.e.hostConn(ctx, p.e.state(name))
 }
 
 // rollback unwinds a host's rollback stack, newest first, under a fresh
@@ -291,7 +324,7 @@ func (e *engine) rollback(ctx context.Context, sc *scope, hs *hostState) {
 			err = e.runRollbackSteps(rctx, sc, ent, hs)
 		} else {
 			target := e.target(hs, false, e.opts.Log.With(zap.String("host", hs.host.Name)))
-			target.Conn = hs.conn
+			target.Conn = hs.currentConn()
 			err = ent.undoer.Undo(rctx, target, ent.params, ent.result)
 		}
 		ev.Type, ev.Duration, ev.Outcome = events.RollbackEnd, e.opts.Clock.Now().Sub(start), events.RolledBack
@@ -350,6 +383,7 @@ func (e *engine) target(hs *hostState, check bool, log *zap.Logger) *modules.Tar
 		Facts: hs.factsCopy(),
 		Check: check, Diff: e.opts.Diff, Log: log, Clock: e.opts.Clock, Prompt: e.opts.Prompt,
 		Kube: e.opts.Kube, Dynamic: e.opts.Dynamic, RunID: e.opts.RunID, RunStart: e.begun,
+		Peers: peers{e},
 		Eval: func(x *eval.Expr) (bool, error) {
 			env, err := e.env(hs)
 			if err != nil {

@@ -68,6 +68,7 @@ type Node struct {
 // Lab is a running lab.
 type Lab struct {
 	cfg       Config
+	locked    bool   // this process holds the lab's lock for a whole test (StartExclusive)
 	Nodes     []Node `json:"nodes"`
 	ClusterUp bool   `json:"cluster_up"`
 }

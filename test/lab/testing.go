@@ -42,6 +42,7 @@ func start(t testing.TB, exclusive bool) *Lab {
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
+	l.locked = exclusive
 	return l
 }
 
@@ -52,6 +53,14 @@ func start(t testing.TB, exclusive bool) *Lab {
 func StartExclusive(t testing.TB) *Lab {
 	t.Helper()
 	return start(t, true)
+}
+
+// lock takes the lab's lock unless this process holds it already.
+func (l *Lab) lock() (func(), error) {
+	if l.locked {
+		return func() {}, nil
+	}
+	return lock(l.cfg.StateDir)
 }
 
 // lock serialises lab changes between test processes.
@@ -77,7 +86,7 @@ func lock(dir string) (func(), error) {
 func (l *Lab) WithNode(t testing.TB, name, role string) Node {
 	t.Helper()
 	ctx := context.Background()
-	unlock, err := lock(l.cfg.StateDir)
+	unlock, err := l.lock()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +100,7 @@ func (l *Lab) WithNode(t testing.TB, name, role string) Node {
 		t.Fatalf("add node %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		unlock, err := lock(l.cfg.StateDir)
+		unlock, err := l.lock()
 		if err == nil {
 			defer unlock()
 		}
@@ -136,4 +145,44 @@ chmod 0440 /etc/sudoers.d/ops /etc/sudoers.d/nopw`
 	t.Cleanup(func() {
 		_, _ = l.Exec(ctx, node, "rm -f /etc/sudoers.d/ops /etc/sudoers.d/nopw; userdel -r ops; userdel -r nopw; true")
 	})
+}
+
+// WithStandaloneNode is WithNode for a machine about to become a control
+// plane: a scratch node with the lab's start version of the packages, and
+// its kubelet running static pods from /etc/kubernetes/manifests without a
+// cluster to report to. It is what a replacement machine looks like before
+// etcd (or kubeadm) puts anything on it.
+func (l *Lab) WithStandaloneNode(t testing.TB, name string) Node {
+	t.Helper()
+	n := l.WithNode(t, name, RoleScratch)
+	v, err := LoadVersions(l.cfg.ScriptsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cp := n
+	cp.Role = RoleControlPlane
+	if err := l.provision(ctx, cp, v.Kube[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Exec(ctx, name, `set -e
+mkdir -p /var/lib/kubelet /etc/kubernetes/manifests
+cat > /var/lib/kubelet/config.yaml <<'CFG'
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+staticPodPath: /etc/kubernetes/manifests
+cgroupDriver: systemd
+CFG
+systemctl enable kubelet
+systemctl restart kubelet`); err != nil {
+		t.Fatalf("standalone kubelet on %s: %v", name, err)
+	}
+	return n
+}
+
+// MarkDirty makes the next Start rebuild the cluster: for a test that could
+// not put back what it changed.
+func (l *Lab) MarkDirty() error {
+	l.ClusterUp = false
+	return l.save()
 }

@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -81,7 +83,7 @@ func Open(ctx context.Context, node Node, o Options) (*clientv3.Client, error) {
 		Endpoints:   o.Endpoints,
 		TLS:         tc,
 		DialTimeout: o.DialTimeout,
-		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial)},
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(dial), grpc.WithChainUnaryInterceptor(audit(o.Log))},
 		Logger:      o.Log,
 		Context:     ctx,
 	})
@@ -89,6 +91,34 @@ func Open(ctx context.Context, node Node, o Options) (*clientv3.Client, error) {
 		return nil, failure.Retryable(fmt.Errorf("etcd client for %v: %w", o.Endpoints, err))
 	}
 	return cli, nil
+}
+
+// changes says whether an RPC changes the cluster rather than reads it;
+// each such call is logged (an audit trail an operator, and the tests, can
+// read).
+func changes(method string, req any) bool {
+	switch method {
+	case "/etcdserverpb.Cluster/MemberAdd", "/etcdserverpb.Cluster/MemberRemove", "/etcdserverpb.Cluster/MemberUpdate",
+		"/etcdserverpb.Cluster/MemberPromote", "/etcdserverpb.Maintenance/Defragment", "/etcdserverpb.Maintenance/MoveLeader":
+		return true
+	case "/etcdserverpb.Maintenance/Alarm":
+		r, ok := req.(*etcdserverpb.AlarmRequest)
+		return ok && r.Action == etcdserverpb.AlarmRequest_DEACTIVATE
+	}
+	return false
+}
+
+// AuditMessage is the log message of each cluster-changing call.
+const AuditMessage = "etcd cluster change"
+
+func audit(log *zap.Logger) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if changes(method, req) {
+			log.Info(AuditMessage, zap.String("call", path.Base(method)), zap.String("endpoint", cc.Target()), zap.Error(err))
+		}
+		return err
+	}
 }
 
 func tlsConfig(ctx context.Context, node Node, c Certs) (*tls.Config, error) {
