@@ -55,9 +55,9 @@ lab-status:
 ## demo: the main job. Bring up the lab and run the bundled kubeadm-upgrade
 ## against it over SSH (v1.36 -> v1.37; on a lab already upgraded it
 ## converges without touching a node), then show the nodes.
-## bench: kubeplay against the SSH floor and Ansible on lab nodes (BENCHMARKS.md)
+## bench: kubeplay against the SSH floor, Ansible and kubectl drain on the lab (BENCHMARKS.md); BENCH_ARGS="-what scale" picks
 bench: build
-	$(GO) run ./test/bench
+	$(GO) run ./test/bench $(BENCH_ARGS)
 
 demo: build lab-up
 	@eval "$$($(GO) run ./test/lab/cmd/lab env)"; \

@@ -172,7 +172,7 @@ func Prune(dir, prefix string, keep int) ([]string, error) {
 	var snaps []snap
 	for _, e := range ents {
 		n := e.Name()
-		if e.IsDir() || !strings.HasPrefix(n, prefix) || !strings.HasSuffix(n, ".db") {
+		if e.IsDir() || !strings.HasPrefix(n, prefix) || !strings.HasSuffix(n, ".db") && !strings.HasSuffix(n, ".db"+SealedSuffix) {
 			continue
 		}
 		info, err := e.Info()
@@ -192,7 +192,8 @@ func Prune(dir, prefix string, keep int) ([]string, error) {
 		if err := os.Remove(s.path); err != nil {
 			return removed, err
 		}
-		_ = os.Remove(s.path + ".json")
+		base := strings.TrimSuffix(s.path, SealedSuffix)
+		_ = os.Remove(base + ".json")
 		_ = os.Remove(s.path + ".sha256")
 		removed = append(removed, s.path)
 	}

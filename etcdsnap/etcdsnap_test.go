@@ -130,3 +130,57 @@ func TestPruneKeepsNewest(t *testing.T) {
 		}
 	}
 }
+
+// A sealed snapshot holds no plaintext, opens only with its key, opens to
+// the very snapshot that was sealed, and counts for retention.
+func TestSealUnseal(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "snap-1.db")
+	st, err := Save(context.Background(), fakeSnap{withTrailer(makeDB(t, 3, 7))}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := os.ReadFile(p)
+	sealed, err := Seal(p, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sealed != p+SealedSuffix {
+		t.Fatalf("sealed as %s", sealed)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Fatalf("the plaintext must be gone: %v", err)
+	}
+	b, _ := os.ReadFile(sealed)
+	if bytes.Contains(b, plain[:512]) || bytes.Contains(b, []byte("consistent_index")) {
+		t.Fatal("the sealed file holds plaintext")
+	}
+	if _, err := Unseal(sealed, "wrong", t.TempDir()); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("wrong key: %v", err)
+	}
+	if _, err := Unseal(sealed, "", t.TempDir()); err == nil {
+		t.Fatal("no key: want an error")
+	}
+	out, err := Unseal(sealed, "correct horse battery staple", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _ := os.ReadFile(out)
+	if !bytes.Equal(back, plain) {
+		t.Fatal("unsealed content differs")
+	}
+	if st2, err := Verify(out); err != nil || st2.Hash != st.Hash {
+		t.Fatalf("unsealed snapshot: %+v %v", st2, err)
+	}
+	if same, _ := Unseal(filepath.Join(dir, "x.db"), "", dir); same != filepath.Join(dir, "x.db") {
+		t.Fatal("an unsealed path is returned as it is")
+	}
+	time.Sleep(10 * time.Millisecond)
+	if _, err := Save(context.Background(), fakeSnap{withTrailer(makeDB(t, 9))}, filepath.Join(dir, "snap-2.db")); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := Prune(dir, "snap-", 1)
+	if err != nil || len(removed) != 1 || removed[0] != sealed {
+		t.Fatalf("retention counts sealed snapshots: %v %v", removed, err)
+	}
+}

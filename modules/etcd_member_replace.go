@@ -20,8 +20,8 @@ import (
 	"go.uber.org/zap"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kubeplay/kubeplay/etcdsnap"
 	"github.com/kubeplay/kubeplay/internal/yamledit"
+	"github.com/kubeplay/kubeplay/secret"
 	"github.com/kubeplay/kubeplay/transport/etcd"
 )
 
@@ -40,6 +40,7 @@ type EtcdMemberReplaceParams struct {
 	NewAddress     string        `yaml:"new_address" doc:"the IP address the new member advertises (default: the new host's inventory address)"`
 	OldHost        string        `yaml:"old_host" doc:"inventory host of the old member, whose etcd manifest is moved out if the host answers (default: the host named like the member, if its address is the member's)"`
 	Snapshot       string        `yaml:"snapshot" required:"true" doc:"a snapshot this run took, on the runner (etcd-snapshot's data.path): verified before any change; \"skip\" to go without"`
+	EncryptionKey  secret.String `yaml:"encryption_key" doc:"the snapshot's key, when etcd-snapshot encrypted it"`
 	Certs          string        `yaml:"certs" default:"kubeadm" doc:"kubeadm: copy the etcd CA from the host to the new host if it lacks it, then create the new member's certificates with kubeadm init phase certs; present: the new host has them"`
 	APIServerHosts []string      `yaml:"apiserver_hosts" doc:"hosts whose kube-apiserver --etcd-servers names members explicitly: the old client URL is replaced by the new one, one host at a time, each waiting for /livez (kubeadm's stacked etcd uses 127.0.0.1 and needs none)"`
 	Timeout        time.Duration `yaml:"timeout" default:"5m" doc:"bound on each wait: the old member stopping, the cluster accepting a change, the new member starting, catching up and being promoted, and the cluster settling"`
@@ -359,8 +360,13 @@ func (j *replaceJob) checkSnapshot() error {
 	if fi.ModTime().Before(j.t.RunStart) {
 		return fmt.Errorf("%w (rule: snapshot first): %s was taken before this run started (%s); take one in this run", ErrQuorumGuard, path, fi.ModTime().Format(time.RFC3339))
 	}
-	if _, err := etcdsnap.Verify(path); err != nil {
-		return fmt.Errorf("%w (rule: snapshot first): %s does not verify: %v", ErrQuorumGuard, path, err)
+	tmp, err := os.MkdirTemp("", "kubeplay-snapshot-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if _, _, err := openSnapshot(path, j.p.EncryptionKey, tmp); err != nil {
+		return fmt.Errorf("%w (rule: snapshot first): %v", ErrQuorumGuard, err)
 	}
 	return nil
 }

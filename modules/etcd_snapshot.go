@@ -2,9 +2,12 @@ package modules
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubeplay/kubeplay/etcdsnap"
+	"github.com/kubeplay/kubeplay/secret"
 )
 
 // EtcdSnapshot saves a verified etcd snapshot onto the runner machine.
@@ -24,6 +28,8 @@ type EtcdSnapshotParams struct {
 	Dir      string `yaml:"dir" doc:"directory on the runner machine for the snapshot (created 0700; ~ is the runner's home)"`
 	Prefix   string `yaml:"prefix" default:"etcd-snapshot" doc:"file name prefix; files are PREFIX-RUNID-HOST-TIME.db"`
 	Keep     int    `yaml:"keep" doc:"after saving, keep only the newest N snapshots with this prefix in dir (0 keeps all)"`
+	// EncryptionKey seals the snapshot at rest.
+	EncryptionKey secret.String `yaml:"encryption_key" doc:"a passphrase (secret): the verified snapshot is encrypted with age (scrypt) into NAME.db.age and the plaintext removed; etcd-restore and etcd-member-replace take the same key"`
 }
 
 var prefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -95,15 +101,27 @@ func (EtcdSnapshot) Run(ctx context.Context, t *Target, p Params) (Result, error
 	if err != nil {
 		return Result{}, fmt.Errorf("etcd snapshot to %s: %w", path, err)
 	}
-	side, _ := json.MarshalIndent(map[string]any{"status": st, "host": t.Host.Name, "run_id": t.RunID, "taken_at": t.Clock.Now().UTC()}, "", "  ")
+	side, _ := json.MarshalIndent(map[string]any{"status": st, "host": t.Host.Name, "run_id": t.RunID, "taken_at": t.Clock.Now().UTC(),
+		"encrypted": sp.EncryptionKey.Reveal() != ""}, "", "  ")
 	if err := os.WriteFile(path+".json", side, 0o600); err != nil {
 		return Result{}, fmt.Errorf("etcd snapshot sidecar: %w", err)
 	}
+	stored, sum := path, st.SHA256
+	if key := sp.EncryptionKey.Reveal(); key != "" {
+		if stored, err = etcdsnap.Seal(path, key); err == nil {
+			sum, err = fileSHA256(stored)
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("etcd snapshot encryption: %w", err)
+		}
+	}
 	// sha256sum -c format, so the file can be checked wherever it is copied
-	if err := os.WriteFile(path+".sha256", []byte(st.SHA256+"  "+name+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(stored+".sha256", []byte(sum+"  "+filepath.Base(stored)+"\n"), 0o600); err != nil {
 		return Result{}, fmt.Errorf("etcd snapshot checksum file: %w", err)
 	}
 	data := asData(st)
+	data["path"], data["encrypted"], data["stored_sha256"] = stored, stored != path, sum
+	path = stored
 	removed, err := etcdsnap.Prune(dir, sp.Prefix+"-", sp.Keep)
 	data["removed"] = removed
 	if err != nil {
@@ -127,4 +145,37 @@ func safeName(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// fileSHA256 is the hex sha256 of a file of the runner.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// openSnapshot verifies a snapshot of the runner, decrypting it first into
+// dir when it is sealed. It returns the plaintext's path (in dir when it was
+// sealed: the caller removes dir) and its status.
+func openSnapshot(path string, key secret.String, dir string) (string, etcdsnap.Status, error) {
+	p, err := runnerPath(path)
+	if err != nil {
+		return "", etcdsnap.Status{}, err
+	}
+	plain, err := etcdsnap.Unseal(p, key.Reveal(), dir)
+	if err != nil {
+		return "", etcdsnap.Status{}, err
+	}
+	st, err := etcdsnap.Verify(plain)
+	if err != nil {
+		return "", st, fmt.Errorf("snapshot %s does not verify: %w", p, err)
+	}
+	return plain, st, nil
 }

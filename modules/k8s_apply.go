@@ -150,8 +150,16 @@ func (p *K8sApplyParams) applyOne(ctx context.Context, t *Target, res *resolver,
 		obj.SetNamespace(ns)
 	}
 	label = objectName(obj.GetKind(), ns, obj.GetName())
+	if t.Check && ns != "" && !newNS[ns] {
+		// a namespace an earlier step of the run would create: the dry
+		// run cannot place the object there, and it would be created
+		_, err := t.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			newNS[ns] = true
+		}
+	}
 	if t.Check && newNS[ns] {
-		return true, true, label, nil
+		return true, true, label + " (namespace " + ns + " not there yet)", nil
 	}
 	var live *unstructured.Unstructured
 	err = kubeCall(ctx, func(ctx context.Context) (err error) {

@@ -3,8 +3,12 @@ package modules
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kubeplay/kubeplay/secret"
 )
 
 // fakeNode plays a node for kubeadm: it answers the state probe from its
@@ -130,6 +134,13 @@ func TestKubeadmParams(t *testing.T) {
 		{Action: "upgrade-apply", Version: "latest"},
 		{Action: "upgrade-node", Force: true},
 		{Action: "upgrade-node", IgnorePreflightErrors: []string{"all;rm -rf /"}},
+		{Action: "kubeconfig-user", ClientName: "alice"},
+		{Action: "kubeconfig-user", ClientName: "alice", Dest: "alice.conf"},
+		{Action: "kubeconfig-user", ClientName: "alice; rm", Dest: "/root/alice.conf"},
+		{Action: "kubeconfig-user", ClientName: "alice", Dest: "/root/alice.conf", TTL: time.Hour},
+		{Action: "token-create", ClientName: "alice"},
+		{Action: "token-create", Description: "two\nlines"},
+		{Action: "upgrade-node", PrintJoinCommand: true},
 	} {
 		if err := p.Validate(); err == nil {
 			t.Errorf("%+v must be refused", p)
@@ -152,3 +163,36 @@ func TestKubeadmCertsRenew(t *testing.T) {
 		t.Fatal("certs outside certs-renew must be refused")
 	}
 }
+
+// token-create registers the token and the join command as secrets (they
+// print redacted, in JSON too) and the token ID and CA hash as plain data;
+// stdout is not kept.
+func TestKubeadmTokenCreate(t *testing.T) {
+	const tok = "abcdef.0123456789abcdef"
+	hash := "sha256:" + strings.Repeat("ab", 32)
+	n := &fakeNode{stdout: "kubeadm join 10.0.0.1:6443 --token " + tok + " --discovery-token-ca-cert-hash " + hash + " \n"}
+	p := kubeadmParams(t, KubeadmParams{Action: "token-create", TTL: 2 * time.Hour, Description: "node add", PrintJoinCommand: true})
+	res, err := Kubeadm{}.Run(context.Background(), &Target{Conn: n}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(n.ran[0], " "); got != "kubeadm token create --ttl 2h0m0s --description node add --print-join-command" {
+		t.Fatalf("argv %q", got)
+	}
+	if s, ok := res.Data["token"].(secret.String); !ok || s.Reveal() != tok {
+		t.Fatalf("token: %#v", res.Data["token"])
+	}
+	if res.Data["token_id"] != "abcdef" || res.Data["ca_cert_hash"] != hash {
+		t.Fatalf("data %v", res.Data)
+	}
+	shown := fmt.Sprint(res.Data) + asDataString(res.Data) + res.Msg + res.Stdout
+	if strings.Contains(shown, "0123456789abcdef") {
+		t.Fatalf("the token's secret half is shown: %s", shown)
+	}
+	n = &fakeNode{stdout: "no token here\n"}
+	if _, err := (Kubeadm{}).Run(context.Background(), &Target{Conn: n}, kubeadmParams(t, KubeadmParams{Action: "token-create"})); !errors.Is(err, ErrKubeadm) {
+		t.Fatalf("output without a token: %v", err)
+	}
+}
+
+func asDataString(m map[string]any) string { return fmt.Sprint(asData(m)) }

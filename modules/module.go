@@ -280,7 +280,7 @@ func Builtin() *Registry {
 		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{}, EtcdDefrag{}, EtcdMemberReplace{},
 		CertExpiry{}, StaticPodRestart{}, Fetch{},
 		CSRApprove{}, ConfigMapEdit{}, WaitPodsReady{}, RestartPods{}, Label{}, Annotate{}, Taint{},
-		K8sApply{}, K8sPatch{}, K8sDelete{},
+		K8sApply{}, K8sPatch{}, K8sDelete{}, EtcdRestore{},
 		Copy{}, Template{}, File{}, Move{}, LineEdit{}, YAMLEdit{}, EditKubeletConfig{},
 	)
 }

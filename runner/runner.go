@@ -461,6 +461,24 @@ func redactValue(r *secret.Redactor, v any) any {
 	return v
 }
 
+// learnSecrets adds the secrets a step produced (a token kubeadm created)
+// to the redactor, so that the value is masked wherever it shows up later,
+// whatever path it takes.
+func learnSecrets(r *secret.Redactor, v any) {
+	switch x := v.(type) {
+	case secret.String:
+		r.Add(x.Reveal())
+	case map[string]any:
+		for _, it := range x {
+			learnSecrets(r, it)
+		}
+	case []any:
+		for _, it := range x {
+			learnSecrets(r, it)
+		}
+	}
+}
+
 func (e *engine) state(h string) *hostState {
 	e.mu.Lock()
 	defer e.mu.Unlock()

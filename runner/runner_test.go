@@ -15,6 +15,7 @@ import (
 	"github.com/kubeplay/kubeplay/inventory"
 	"github.com/kubeplay/kubeplay/modules"
 	"github.com/kubeplay/kubeplay/playbook"
+	"github.com/kubeplay/kubeplay/secret"
 )
 
 type harness struct {
@@ -686,5 +687,53 @@ func TestPeersShareConnections(t *testing.T) {
 	_, err = h.run(t, header+"plays:\n  - hosts: h1\n    steps:\n      - peer: {peer: nope}\n", inv, nil)
 	if !errors.Is(err, ErrUnknownPeer) {
 		t.Fatalf("unknown peer: %v", err)
+	}
+}
+
+// secretMod returns a secret it made, then (echo: true) prints it raw, as a
+// later careless command might.
+type secretMod struct{}
+
+type secretParams struct {
+	Echo bool `yaml:"echo"`
+}
+
+func (*secretParams) Validate() error       { return nil }
+func (secretMod) Name() string              { return "mint" }
+func (secretMod) Doc() string               { return "test module" }
+func (secretMod) NewParams() modules.Params { return &secretParams{} }
+func (secretMod) Run(_ context.Context, _ *modules.Target, p modules.Params) (modules.Result, error) {
+	const minted = "minted-0123456789abcdef"
+	if p.(*secretParams).Echo {
+		return modules.Result{Stdout: "the token: " + minted, Msg: "echoed " + minted}, nil
+	}
+	return modules.Result{Data: map[string]any{"token": secret.New(minted), "id": "minted"}}, nil
+}
+
+// A secret a step produces joins the redactor: wherever the raw value
+// shows up later (another step's output), events carry it masked.
+func TestSecretsFromResultsAreRedactedLater(t *testing.T) {
+	h := newHarness()
+	h.reg = modules.NewRegistry(secretMod{}, modules.Debug{})
+	if _, err := h.run(t, header+`plays:
+  - hosts: h1
+    steps:
+      - mint: {}
+        register: m
+      - debug: {msg: 'id {{ m.data.id }}'}
+      - mint: {echo: true}
+`, hostsInv(t, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for _, ev := range h.rec.Events() {
+		s := fmt.Sprintf("%+v", ev)
+		if strings.Contains(s, "0123456789abcdef") {
+			t.Fatalf("secret leaked in event %s", s)
+		}
+		seen = seen || strings.Contains(s, "the token: "+secret.Redacted)
+	}
+	if !seen {
+		t.Fatal("the echoed output should be there, masked")
 	}
 }

@@ -188,6 +188,7 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 // conclude registers the attempt's result and applies failed_when,
 // changed_when and until. It returns the attempt's final error.
 func (e *engine) conclude(step *playbook.Step, hs *hostState, res *modules.Result, err error) error {
+	learnSecrets(e.opts.Redactor, res.Data)
 	reg := eval.Registered{Ran: true, Changed: res.Changed, Failed: err != nil, RC: res.RC,
 		Stdout: res.Stdout, Stderr: res.Stderr, Msg: res.Msg, Data: res.Data}
 	if err != nil && reg.Msg == "" {

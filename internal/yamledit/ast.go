@@ -181,6 +181,19 @@ func astSet(s slot, segs []segment, val any) error {
 	if !ok {
 		return fmt.Errorf("%s: the value there is not a sequence", seg)
 	}
+	if sq.IsFlowStyle {
+		// block items cannot go into a flow sequence ("[]"): the edited
+		// list is rendered again, in block style
+		var items any
+		if err := yaml.NodeToValue(sq, &items); err != nil {
+			return err
+		}
+		v, err := dataSet(items, segs, val)
+		if err != nil {
+			return err
+		}
+		return replaceSlot(s, v)
+	}
 	i := seg.Index
 	if seg.Match != nil {
 		if i = itemIndex(sq, seg.Match); i < 0 {
@@ -313,6 +326,9 @@ func astDelete(n ast.Node, segs []segment) error {
 				x.Values = slices.Delete(x.Values, i, i+1)
 				if len(x.ValueHeadComments) > i {
 					x.ValueHeadComments = slices.Delete(x.ValueHeadComments, i, i+1)
+				}
+				if len(x.Values) == 0 {
+					x.IsFlowStyle = true // an empty block sequence has no text of its own: "[]"
 				}
 				return nil
 			}

@@ -1,6 +1,7 @@
 package yamledit
 
 import (
+	"github.com/goccy/go-yaml"
 	"strings"
 	"testing"
 )
@@ -202,5 +203,28 @@ func TestRefusals(t *testing.T) {
 	o := Op{Op: "frobnicate", Path: "a"}
 	if err := o.Validate(); err == nil {
 		t.Error("unknown op accepted")
+	}
+}
+
+// An item upserted into a flow sequence ("extraArgs: []", what removing the
+// last item leaves) turns it into a block sequence that parses; the rest of
+// the document stays as it was.
+func TestUpsertIntoFlowSequence(t *testing.T) {
+	const cc = "apiServer:\n  certSANs:\n  - 10.0.0.1\n  extraArgs: []\napiVersion: kubeadm.k8s.io/v1beta4\n"
+	out := apply(t, cc, Selector{}, Op{Op: "set", Path: "apiServer.extraArgs[name=audit-log-maxage].value", Value: "7"})
+	expectLines(t, cc, out, []string{"  extraArgs: []"}, []string{"  extraArgs:", "    - name: audit-log-maxage", "      value: \"7\""})
+	out = apply(t, "a:\n  l: [{name: x, value: \"1\"}]\n", Selector{}, Op{Op: "set", Path: "a.l[name=x].value", Value: "2"})
+	if !strings.Contains(out, "value: \"2\"") || strings.Contains(out, "\"1\"") {
+		t.Fatalf("an item of a flow sequence: %s", out)
+	}
+	// and back: deleting the only item leaves a valid document
+	out = apply(t, out, Selector{}, Op{Op: "delete", Path: "a.l[name=x]"})
+	var doc struct {
+		A struct {
+			L []any `yaml:"l"`
+		} `yaml:"a"`
+	}
+	if err := yaml.Unmarshal([]byte(out), &doc); err != nil || doc.A.L == nil || len(doc.A.L) != 0 {
+		t.Fatalf("after delete, an empty list: %v %#v\n%s", err, doc, out)
 	}
 }

@@ -1,7 +1,9 @@
 // Command bench measures kubeplay against the SSH floor and Ansible on the
-// same lab hosts (BENCHMARKS.md has the method and the latest table).
+// same lab hosts, its scale over up to 100 nodes, and its drain against
+// kubectl drain (BENCHMARKS.md has the method and the latest tables).
 //
-//	go run ./test/bench [-nodes 10] [-steps 20] [-runs 5]
+//	go run ./test/bench [-what throughput,scale,drain,validate] [-nodes 10] [-steps 20] [-runs 5]
+//	                    [-scale 10,50,100] [-scale-steps 10] [-scale-forks 10] [-drain-pods 100]
 //
 // It adds bare sshd nodes to the running lab (bringing the lab up if
 // needed), then runs, alternating, kubeplay (a playbook of K command steps,
@@ -10,7 +12,9 @@
 // command tasks, no facts, pipelining and ControlPersist, forks = N, host
 // keys checked) when it is installed. Each is a child process, so wall
 // time, CPU time (user+system, with its waited-for children) and peak RSS
-// come from the kernel's accounting. The numbers are reported, never
+// come from the kernel's accounting. Scale runs kubeplay alone over growing
+// node counts at fixed forks; drain alternates kubeplay's drain and kubectl
+// drain on a worker of the lab's cluster. The numbers are reported, never
 // asserted.
 package main
 
@@ -96,12 +100,21 @@ func summarize(ss []sample) stats {
 }
 
 func run() error {
-	nodes := flag.Int("nodes", 10, "lab nodes to add")
-	steps := flag.Int("steps", 20, "command steps per node")
+	nodes := flag.Int("nodes", 10, "lab nodes to add for the throughput runs")
+	steps := flag.Int("steps", 20, "command steps per node in the throughput runs")
 	runs := flag.Int("runs", 5, "runs of each tool (alternating)")
+	what := flag.String("what", "throughput,scale,drain,validate", "which measurements to make")
+	scale := flag.String("scale", "10,50,100", "node counts of the scale runs")
+	scaleSteps := flag.Int("scale-steps", 10, "command steps per node in the scale runs")
+	scaleForks := flag.Int("scale-forks", 10, "forks of the scale series (the largest count also runs with forks = nodes)")
+	drainPods := flag.Int("drain-pods", 100, "pods on the drained worker")
 	kubeplayBin := flag.String("kubeplay", "bin/kubeplay", "the kubeplay binary")
 	keep := flag.Bool("keep-nodes", false, "leave the bench nodes in the lab")
 	flag.Parse()
+	do := map[string]bool{}
+	for _, w := range strings.Split(*what, ",") {
+		do[strings.TrimSpace(w)] = true
+	}
 
 	ctx := context.Background()
 	cfg := lab.DefaultConfig()
@@ -111,8 +124,50 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	kp, err := filepath.Abs(*kubeplayBin)
+	if err != nil {
+		return err
+	}
+	if do["throughput"] {
+		if err := throughput(ctx, l, *nodes, *steps, *runs, kp, *keep); err != nil {
+			return err
+		}
+	}
+	if do["scale"] {
+		var counts []int
+		for _, f := range strings.Split(*scale, ",") {
+			var n int
+			if _, err := fmt.Sscan(f, &n); err != nil || n <= 0 {
+				return fmt.Errorf("-scale %q: want node counts like 10,50,100", *scale)
+			}
+			counts = append(counts, n)
+		}
+		if err := scaleBench(ctx, l, counts, *scaleSteps, *scaleForks, max(*runs/2+1, 3), kp, *keep); err != nil {
+			return err
+		}
+	}
+	if do["drain"] {
+		if err := drainBench(ctx, l, *drainPods, *runs, kp); err != nil {
+			return err
+		}
+	}
+	if do["validate"] {
+		return validateBench(os.Stdout, kp, *runs)
+	}
+	return nil
+}
+
+// throughput is the side-by-side run: kubeplay, the floor and Ansible.
+func throughput(ctx context.Context, l *lab.Lab, nodes, steps, runs int, kp string, keep bool) error {
 	var hosts []lab.Node
-	for i := 1; i <= *nodes; i++ {
+	if !keep {
+		defer func() {
+			for _, n := range hosts {
+				_ = l.RemoveNode(context.Background(), n.Name)
+			}
+		}()
+	}
+	for i := 1; i <= nodes; i++ {
 		name := fmt.Sprintf("bn%02d", i)
 		_ = l.RemoveNode(ctx, name)
 		n, err := l.AddNode(ctx, name, lab.RoleScratch)
@@ -120,13 +175,6 @@ func run() error {
 			return err
 		}
 		hosts = append(hosts, n)
-	}
-	if !*keep {
-		defer func() {
-			for _, n := range hosts {
-				_ = l.RemoveNode(context.Background(), n.Name)
-			}
-		}()
 	}
 	dir, err := os.MkdirTemp("", "kubeplay-bench-")
 	if err != nil {
@@ -137,11 +185,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	kp, err := filepath.Abs(*kubeplayBin)
-	if err != nil {
-		return err
-	}
-	tools, err := prepare(dir, l, hosts, *steps, kp, self)
+	tools, err := prepare(dir, l, hosts, steps, kp, self)
 	if err != nil {
 		return err
 	}
@@ -150,7 +194,7 @@ func run() error {
 	for _, t := range tools {
 		order = append(order, t.name)
 	}
-	for r := 1; r <= *runs; r++ {
+	for r := 1; r <= runs; r++ {
 		for _, t := range tools {
 			s, err := measure(t.cmd())
 			if err != nil {
@@ -160,8 +204,8 @@ func run() error {
 			results[t.name] = append(results[t.name], s)
 		}
 	}
-	report(os.Stdout, *nodes, *steps, *runs, order, results)
-	return validateBench(os.Stdout, kp, *runs)
+	report(os.Stdout, nodes, steps, runs, order, results)
+	return nil
 }
 
 // tool is one contender: how to start a run of it.

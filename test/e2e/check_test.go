@@ -47,6 +47,15 @@ func TestBundledDryRunsChangeNothing(t *testing.T) {
 	v, _ := lab.LoadVersions(l.ScriptsDir())
 	to := v.Kube[1]
 	snapDir := t.TempDir()
+	// a snapshot for the restore's dry run, kept out of snapDir
+	backups := t.TempDir()
+	if r := runPlaybook(t, l, bundled(t, "etcd-backup"), func(o *runner.Options) { o.Params = map[string]any{"dir": backups} }); r.err != nil {
+		t.Fatal(r.err)
+	}
+	snaps, _ := filepath.Glob(filepath.Join(backups, "*.db"))
+	if len(snaps) != 1 {
+		t.Fatalf("backups: %v", snaps)
+	}
 	params := map[string]map[string]any{
 		"kubeadm-upgrade":        {"version": to, "snapshot_dir": snapDir},
 		"kubeadm-cert-renew":     {"kubeconfig_out": filepath.Join(snapDir, "admin.conf")},
@@ -55,6 +64,10 @@ func TestBundledDryRunsChangeNothing(t *testing.T) {
 		"node-maintenance":       {"command": "touch /root/kubeplay-maintained"},
 		"version-skew":           {"current": v.Kube[0], "target": to},
 		"audit-runtime-endpoint": {"expect": "unix:///run/containerd/containerd.sock"},
+		"etcd-replace-member":    {"member": "cp3", "new_host": "w1", "dir": snapDir},
+		"etcd-restore":           {"snapshot": snaps[0], "confirm": true},
+		"ns-guardrails":          {"namespace": "e2e-dry-run", "quota": map[string]any{"pods": "1"}},
+		"kubeadm-reconfigure":    {"component": "kube-apiserver", "extra_args": map[string]any{"audit-log-maxage": "7"}},
 	}
 	before := labState(t, l)
 	for _, name := range playbooks.Names() {
@@ -67,7 +80,7 @@ func TestBundledDryRunsChangeNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := runPlaybook(t, l, string(src), func(o *runner.Options) { o.Check, o.Params, o.Kube = true, p, kube(t, l) })
+		r := runPlaybook(t, l, string(src), func(o *runner.Options) { o.Check, o.Params, o.Kube, o.Dynamic = true, p, kube(t, l), dyn(t, l) })
 		if r.err != nil {
 			t.Errorf("%s --check: %v", name, r.err)
 		}
@@ -76,6 +89,9 @@ func TestBundledDryRunsChangeNothing(t *testing.T) {
 		}
 		if left, _ := os.ReadDir(snapDir); len(left) != 0 {
 			t.Fatalf("%s --check wrote on the runner: %v", name, left)
+		}
+		if _, err := kube(t, l).CoreV1().Namespaces().Get(context.Background(), "e2e-dry-run", metav1.GetOptions{}); err == nil {
+			t.Fatalf("%s --check created a namespace", name)
 		}
 	}
 }

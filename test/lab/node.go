@@ -253,7 +253,8 @@ func Down(ctx context.Context, cfg Config) error {
 	stopPIDFile(filepath.Join(cfg.StateDir, "apt-server.pid"))
 	stopPIDFile(filepath.Join(cfg.StateDir, "kwok.pid"))
 	if exec.CommandContext(ctx, "ip", "link", "show", Bridge).Run() == nil {
-		if err := run(ctx, "ip", "link", "del", Bridge); err != nil {
+		// (another lab down may delete it meanwhile: gone is what is wanted)
+		if err := run(ctx, "ip", "link", "del", Bridge); err != nil && exec.CommandContext(ctx, "ip", "link", "show", Bridge).Run() == nil {
 			errs = append(errs, err)
 		}
 	}

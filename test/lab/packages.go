@@ -274,3 +274,17 @@ func (l *Lab) EtcdBinary() (string, error) {
 	}
 	return p, nil
 }
+
+// KubectlBinary is the lab's build of kubectl at the lab's start version,
+// the one that matches the cluster.
+func (l *Lab) KubectlBinary() (string, error) {
+	v, err := LoadVersions(l.cfg.ScriptsDir)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(l.cacheDir(), "kube", "v"+v.Kube[0], "kubectl")
+	if _, err := os.Stat(p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
