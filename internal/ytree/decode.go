@@ -415,6 +415,13 @@ func FromPlain(v any, tok *token.Token) *Node {
 			n.Keys = append(n.Keys, Key{Name: k, Tok: tok, Val: FromPlain(x[k], tok)})
 		}
 		return n
+	case map[any]any:
+		// what expr's fromPairs and YAML decoders make: keys become strings
+		m := make(map[string]any, len(x))
+		for k, val := range x {
+			m[fmt.Sprint(k)] = val
+		}
+		return FromPlain(m, tok)
 	case []any:
 		n := &Node{Kind: Seq, Tok: tok}
 		for _, it := range x {

@@ -118,3 +118,12 @@ func TestDecodeTemplates(t *testing.T) {
 		t.Fatalf("a secret must not reach a plain string field: %v", err)
 	}
 }
+
+// A map with interface keys (expr's fromPairs, a YAML decoder's) decodes
+// into a string-keyed map field like any mapping.
+func TestFromPlainInterfaceKeys(t *testing.T) {
+	n := FromPlain(map[any]any{"cpuManagerPolicy": "static", "kubeReserved": map[any]any{"cpu": "500m"}}, nil)
+	if n.Kind != Map || len(n.Keys) != 2 || n.Keys[0].Name != "cpuManagerPolicy" || n.Keys[1].Val.Kind != Map || n.Keys[1].Val.Keys[0].Name != "cpu" {
+		t.Fatalf("%+v", n)
+	}
+}

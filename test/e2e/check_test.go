@@ -57,17 +57,19 @@ func TestBundledDryRunsChangeNothing(t *testing.T) {
 		t.Fatalf("backups: %v", snaps)
 	}
 	params := map[string]map[string]any{
-		"kubeadm-upgrade":        {"version": to, "snapshot_dir": snapDir},
-		"kubeadm-cert-renew":     {"kubeconfig_out": filepath.Join(snapDir, "admin.conf")},
-		"etcd-backup":            {"dir": snapDir},
-		"change-package-repo":    {"minor": to[:strings.LastIndex(to, ".")]},
-		"node-maintenance":       {"command": "touch /root/kubeplay-maintained"},
-		"version-skew":           {"current": v.Kube[0], "target": to},
-		"audit-runtime-endpoint": {"expect": "unix:///run/containerd/containerd.sock"},
-		"etcd-replace-member":    {"member": "cp3", "new_host": "w1", "dir": snapDir},
-		"etcd-restore":           {"snapshot": snaps[0], "confirm": true},
-		"ns-guardrails":          {"namespace": "e2e-dry-run", "quota": map[string]any{"pods": "1"}},
-		"kubeadm-reconfigure":    {"component": "kube-apiserver", "extra_args": map[string]any{"audit-log-maxage": "7"}},
+		"kubeadm-upgrade":            {"version": to, "snapshot_dir": snapDir},
+		"kubeadm-cert-renew":         {"kubeconfig_out": filepath.Join(snapDir, "admin.conf")},
+		"etcd-backup":                {"dir": snapDir},
+		"change-package-repo":        {"minor": to[:strings.LastIndex(to, ".")]},
+		"node-maintenance":           {"command": "touch /root/kubeplay-maintained"},
+		"version-skew":               {"current": v.Kube[0], "target": to},
+		"audit-runtime-endpoint":     {"expect": "unix:///run/containerd/containerd.sock"},
+		"etcd-replace-member":        {"member": "cp3", "new_host": "w1", "dir": snapDir},
+		"etcd-restore":               {"snapshot": snaps[0], "confirm": true},
+		"ns-guardrails":              {"namespace": "e2e-dry-run", "quota": map[string]any{"pods": "1"}},
+		"kubeadm-reconfigure":        {"component": "kube-apiserver", "extra_args": map[string]any{"audit-log-maxage": "7"}},
+		"kubelet-serving-certs":      {},
+		"kubelet-cpu-manager-policy": {"policy": "static", "reserved_cpus": "0"},
 	}
 	before := labState(t, l)
 	for _, name := range playbooks.Names() {

@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,7 +93,7 @@ func TestEtcdMemberReplace(t *testing.T) {
 
 	dir := t.TempDir()
 	replace := func(member, newHost string) (result, *observer.ObservedLogs) {
-		core, logs := observer.New(zap.InfoLevel)
+		core, logs := observer.New(zap.DebugLevel)
 		r := runPlaybook(t, l, bundled(t, "etcd-replace-member"), func(o *runner.Options) {
 			o.Params = map[string]any{"member": member, "new_host": newHost, "dir": dir, "timeout": "3m"}
 			o.Log = zap.New(core)
@@ -137,6 +140,37 @@ func TestEtcdMemberReplace(t *testing.T) {
 	got, err := cp4cli.Get(ctx, "kubeplay-e2e/before-replace", clientv3.WithSerializable())
 	if err != nil || len(got.Kvs) != 1 || string(got.Kvs[0].Value) != "kept" {
 		t.Fatalf("the key written before, read from cp4: %v %v", got, err)
+	}
+	// the etcd CA key went from cp1 to cp4 through the runner's memory
+	// only: not in the logs, the events, or any file the run wrote
+	caKey, err := l.Exec(ctx, "cp1", "sed -n 2p /etc/kubernetes/pki/etcd/ca.key")
+	if err != nil || len(strings.TrimSpace(caKey)) < 40 {
+		t.Fatalf("etcd CA key line: %q %v", caKey, err)
+	}
+	secretLine := strings.TrimSpace(caKey)
+	for _, e := range logs.All() {
+		if strings.Contains(fmt.Sprint(e.Message, e.ContextMap()), secretLine) || strings.Contains(fmt.Sprint(e.ContextMap()), "PRIVATE KEY") {
+			t.Fatalf("key material in a log entry: %s", e.Message)
+		}
+	}
+	for _, e := range r.rec.Events() {
+		if s := fmt.Sprintf("%+v", e); strings.Contains(s, secretLine) || strings.Contains(s, "PRIVATE KEY") {
+			t.Fatalf("key material in an event: %s", s)
+		}
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), secretLine) {
+				t.Errorf("key material written to %s", p)
+			}
+		}
+		return nil
+	})
+	if got := nodeFile(t, l, "cp4", "/etc/kubernetes/pki/etcd/ca.key"); !strings.Contains(got, secretLine) {
+		t.Fatal("the etcd CA key did not reach cp4")
+	}
+	if out, _ := l.Exec(ctx, "cp4", "stat -c %a /etc/kubernetes/pki/etcd/ca.key"); strings.TrimSpace(out) != "600" {
+		t.Fatalf("the CA key on cp4 has mode %q", out)
 	}
 	// the replacement record on the new host is gone with the job done
 	if f := nodeFile(t, l, "cp4", "/etc/kubernetes/kubeplay-etcd-replace.json"); f != "<absent>" {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 )
 
 func TestLoadConfigRefusesWhatTheKubeletRefuses(t *testing.T) {
@@ -62,5 +64,24 @@ func TestCacheResolver(t *testing.T) {
 	}
 	if _, err := r("registry.k8s.io/kube-apiserver:v1.99.0"); err == nil {
 		t.Fatal("a version the lab has no binary for must be an error")
+	}
+}
+
+func TestCPUManagerCheckpoint(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "cpu_manager_state")
+	none := &kubeletv1beta1.KubeletConfiguration{}
+	static := &kubeletv1beta1.KubeletConfiguration{CPUManagerPolicy: "static", ReservedSystemCPUs: "0"}
+	if err := CheckCPUManager(none, state); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckCPUManager(static, state); err == nil || !strings.Contains(err.Error(), `differs from state checkpoint policy "none"`) {
+		t.Fatalf("a checkpoint of another policy must stop the kubelet: %v", err)
+	}
+	os.Remove(state)
+	if err := CheckCPUManager(static, state); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckCPUManager(&kubeletv1beta1.KubeletConfiguration{CPUManagerPolicy: "static"}, filepath.Join(t.TempDir(), "s")); err == nil {
+		t.Fatal("static without a CPU reservation must be refused")
 	}
 }

@@ -11,6 +11,7 @@ command -v apt-ftparchive >/dev/null 2>&1 || need+=(apt-utils)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -f /usr/sbin/update-ca-certificates ] || need+=(ca-certificates)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "missing packages: ${need[*]} (run as root)" >&2; exit 1; fi

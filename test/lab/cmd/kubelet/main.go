@@ -45,6 +45,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if err := kubelet.CheckCPUManager(cfg, kubelet.CPUManagerState); err != nil {
+		return fmt.Errorf("failed to initialize the CPU manager: %w", err)
+	}
 	name := f.HostnameOverride
 	if name == "" {
 		h, _ := os.Hostname()
@@ -117,6 +120,21 @@ func run() error {
 			if err == nil {
 				client, cerr := kubernetes.NewForConfig(rc)
 				if cerr == nil {
+					if cfg.ServerTLSBootstrap {
+						go func() {
+							for ctx.Err() == nil {
+								err := kubelet.EnsureServingCert(ctx, client, name, ip)
+								if err == nil {
+									return
+								}
+								fmt.Fprintln(os.Stderr, "kubelet: serving certificate:", err)
+								select {
+								case <-ctx.Done():
+								case <-time.After(5 * time.Second):
+								}
+							}
+						}()
+					}
 					n := &kubelet.Node{Client: client, Name: name, IP: ip, KubeletVersion: version, Runtime: runtime,
 						Labels: labels, Annotations: ann, Pods: pods}
 					n.Run(ctx)
