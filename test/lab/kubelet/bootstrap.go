@@ -49,33 +49,14 @@ func EnsureClientConfig(ctx context.Context, kubeconfig, bootstrap, node string)
 	if err != nil {
 		return err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}}}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
-	if err != nil {
-		return err
-	}
-	csrPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-	name, uid, err := csr.RequestCertificate(client, csrPEM, "", certificatesv1.KubeAPIServerClientKubeletSignerName, nil,
-		[]certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}, key)
-	if err != nil {
-		return fmt.Errorf("request client certificate: %w", err)
-	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	certPEM, err := csr.WaitForCertificate(wctx, client, name, uid)
+	pemBytes, err := requestCert(wctx, client, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}}},
+		certificatesv1.KubeAPIServerClientKubeletSignerName, certificatesv1.UsageClientAuth)
 	if err != nil {
-		return fmt.Errorf("wait for client certificate %s: %w", name, err)
+		return fmt.Errorf("client certificate: %w", err)
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	if err := writePEM(append(append([]byte{}, certPEM...), keyPEM...)); err != nil {
+	if err := writePEM(pemBytes); err != nil {
 		return err
 	}
 	var cluster *clientcmdapi.Cluster
@@ -104,4 +85,33 @@ func writePEM(data []byte) error {
 		return err
 	}
 	return os.WriteFile(CurrentClientCert, data, 0o600)
+}
+
+// requestCert asks for a certificate as the node (tmpl's subject and SANs,
+// a new P-256 key), waits until it is issued, and returns the certificate
+// and key as one PEM.
+func requestCert(ctx context.Context, client kubernetes.Interface, tmpl *x509.CertificateRequest, signer string, usage certificatesv1.KeyUsage) ([]byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		return nil, err
+	}
+	csrPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	name, uid, err := csr.RequestCertificate(client, csrPEM, "", signer, nil,
+		[]certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, usage}, key)
+	if err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	certPEM, err := csr.WaitForCertificate(ctx, client, name, uid)
+	if err != nil {
+		return nil, fmt.Errorf("wait for %s: %w", name, err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]byte{}, certPEM...), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...), nil
 }

@@ -2,9 +2,6 @@ package kubelet
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -16,7 +13,6 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/util/certificate/csr"
 )
 
 // CurrentServingCert is where the kubelet keeps its serving certificate and
@@ -32,38 +28,18 @@ func EnsureServingCert(ctx context.Context, client kubernetes.Interface, node, i
 	if servingCertValid(node, ip) {
 		return nil
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.CertificateRequest{
+	pemBytes, err := requestCert(ctx, client, &x509.CertificateRequest{
 		Subject:     pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}},
 		DNSNames:    []string{node},
 		IPAddresses: []net.IP{net.ParseIP(ip)},
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	}, certificatesv1.KubeletServingSignerName, certificatesv1.UsageServerAuth)
 	if err != nil {
-		return err
+		return fmt.Errorf("serving certificate: %w", err)
 	}
-	csrPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-	name, uid, err := csr.RequestCertificate(client, csrPEM, "", certificatesv1.KubeletServingSignerName, nil,
-		[]certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth}, key)
-	if err != nil {
-		return fmt.Errorf("request serving certificate: %w", err)
-	}
-	certPEM, err := csr.WaitForCertificate(ctx, client, name, uid)
-	if err != nil {
-		return fmt.Errorf("wait for serving certificate %s: %w", name, err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 	if err := os.MkdirAll(filepath.Dir(CurrentServingCert), 0o700); err != nil {
 		return err
 	}
-	return os.WriteFile(CurrentServingCert, append(append([]byte{}, certPEM...), keyPEM...), 0o600)
+	return os.WriteFile(CurrentServingCert, pemBytes, 0o600)
 }
 
 func servingCertValid(node, ip string) bool {
