@@ -2,7 +2,10 @@ package modules
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -39,11 +42,19 @@ func readFile(ctx context.Context, c Conn, path string) (string, bool, error) {
 
 // writeFileAtomic replaces path with content: a temporary file beside it
 // takes the original's mode and owner (then attrs, when given), receives the
-// content (by stdin), is synced to disk and renamed over the original, so a
-// reader sees the old or the new file, never half of one. With backup, the
-// original is first copied to path.kubeplay-<timestamp>, whose name is
-// returned.
+// content (by stdin), is checked against the content's sha256, synced to
+// disk and renamed over the original, so a reader sees the old or the new
+// file, never half of one, and a stream cut short never replaces anything.
+// With backup, the original is first copied to path.kubeplay-<timestamp>,
+// whose name is returned.
 func writeFileAtomic(ctx context.Context, c Conn, path, content string, backup bool, now time.Time, attrs fileAttrs) (string, error) {
+	sum := sha256.Sum256([]byte(content))
+	return writeAtomicFrom(ctx, c, path, strings.NewReader(content), hex.EncodeToString(sum[:]), backup, now, attrs)
+}
+
+// writeAtomicFrom is writeFileAtomic for content streamed from r, whose
+// sha256 is sum.
+func writeAtomicFrom(ctx context.Context, c Conn, path string, r io.Reader, sum string, backup bool, now time.Time, attrs fileAttrs) (string, error) {
 	bak := ""
 	if backup {
 		bak = backupName(path, now)
@@ -59,15 +70,17 @@ fi
 if [ -n "$3" ]; then chmod "$3" -- "$tmp"; fi
 if [ -n "$4$5" ]; then chown "$4${5:+:$5}" -- "$tmp"; fi
 cat > "$tmp"
+got=$(sha256sum < "$tmp" | cut -c1-64)
+if [ "$got" != "$6" ]; then echo "the content arrived incomplete (sha256 $got); $f left as it was" >&2; exit 1; fi
 sync -- "$tmp" 2>/dev/null || sync
 mv -f -- "$tmp" "$f"
 trap - EXIT`
-	r, err := c.Exec(ctx, Cmd{Argv: []string{"/bin/sh", "-c", script, "kubeplay", path, bak, attrs.Mode, attrs.Owner, attrs.Group}, Stdin: strings.NewReader(content)})
+	res, err := c.Exec(ctx, Cmd{Argv: []string{"/bin/sh", "-c", script, "kubeplay", path, bak, attrs.Mode, attrs.Owner, attrs.Group, sum}, Stdin: r})
 	if err != nil {
 		return "", err
 	}
-	if r.RC != 0 {
-		return "", fmt.Errorf("write %s: %w: exit code %d: %s", path, ErrCommandFailed, r.RC, lastLine(r.Stderr))
+	if res.RC != 0 {
+		return "", fmt.Errorf("write %s: %w: exit code %d: %s", path, ErrCommandFailed, res.RC, lastLine(res.Stderr))
 	}
 	return bak, nil
 }
