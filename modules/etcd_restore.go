@@ -175,7 +175,11 @@ func (EtcdRestore) Run(ctx context.Context, t *Target, p Params) (Result, error)
 	sum := sha256.Sum256([]byte(t.RunID + st.SHA256))
 	token := "kubeplay-restore-" + hex.EncodeToString(sum[:6])
 	data := map[string]any{"revision": st.Revision, "keys": st.Keys, "token": token}
-	fail := func(err error) (Result, error) { return Result{Changed: true, Data: data}, err }
+	// whatever fails from here leaves components parked: say where, and
+	// that a rerun (which finds them there) finishes the job
+	fail := func(err error) (Result, error) {
+		return Result{Changed: true, Data: data}, fmt.Errorf("%w (components not yet started again are parked in %s on their hosts; run the step again to finish)", err, restoreParkDir)
+	}
 
 	// stop: API servers first, etcd last, on every host
 	for _, comp := range restoreStop {
