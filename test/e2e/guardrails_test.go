@@ -50,8 +50,11 @@ func TestBundledNsGuardrails(t *testing.T) {
 	}
 
 	pod := func(name, limit string) *corev1.Pod {
+		// admission decides at creation; the pods are never scheduled, so
+		// that no node has unmanaged pods for later tests' drains
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
-			Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}}}
+			NodeSelector: map[string]string{"kubeplay.e2e/nowhere": "true"},
+			Containers:   []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}}}}
 		if limit != "" {
 			p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(limit)}
 		}
