@@ -634,14 +634,7 @@ func (j *replaceJob) stopOld(ctx context.Context) (string, error) {
 		return strings.TrimSpace(r.Stdout), nil
 	}
 	sp := StaticPodRestartParams{Timeout: j.p.Timeout, Interval: time.Second}
-	err = sp.poll(ctx, j.t, "stop etcd on "+j.oldHost, func(ctx context.Context) bool {
-		c, err := tun.DialContext(ctx, "tcp", "127.0.0.1:2379")
-		if err != nil {
-			return true
-		}
-		c.Close()
-		return false
-	})
+	err = sp.waitClosed(ctx, j.t, tun, "127.0.0.1:2379", "etcd on "+j.oldHost)
 	return strings.TrimSpace(r.Stdout), err
 }
 

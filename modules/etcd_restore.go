@@ -241,16 +241,8 @@ elif [ -f "$2/$3.yaml" ]; then echo parked; fi`, manifestDir, restoreParkDir, co
 	if !ok {
 		return ErrNoTunnel
 	}
-	addr := staticPodHealth[comp].addr
 	sp := StaticPodRestartParams{Timeout: rp.Timeout, Interval: time.Second}
-	err = sp.poll(ctx, t, "stop "+comp+" on "+m.host, func(ctx context.Context) bool {
-		c, err := tun.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return true
-		}
-		c.Close()
-		return false
-	})
+	err = sp.waitClosed(ctx, t, tun, staticPodHealth[comp].addr, comp+" on "+m.host)
 	if err == nil {
 		t.Log.Info("stopped for the restore", zap.String("component", comp), zap.String("on", m.host))
 	}
@@ -280,17 +272,19 @@ func (rp *EtcdRestoreParams) waitEtcd(ctx context.Context, t *Target, via *resto
 	if !ok {
 		return nil, ErrNoTunnel
 	}
+	// one client for the whole wait: it connects lazily, so it can be
+	// opened before the members are up
+	cli, err := etcd.Open(ctx, node, etcd.Options{Log: t.Log.Named("etcd")})
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
 	hp := EtcdHealthParams{RequireAll: true, MaxRaftLag: 1000}
 	var c *etcd.Cluster
 	var last error
 	sp := StaticPodRestartParams{Timeout: rp.Timeout, Interval: 2 * time.Second}
-	err := sp.poll(ctx, t, "the restored etcd cluster to be healthy", func(ctx context.Context) bool {
-		cli, err := etcd.Open(ctx, node, etcd.Options{Log: t.Log.Named("etcd")})
-		if err != nil {
-			last = err
-			return false
-		}
-		defer cli.Close()
+	err = sp.poll(ctx, t, "the restored etcd cluster to be healthy", func(ctx context.Context) bool {
+		var err error
 		c, err = etcd.Inspect(ctx, cli, rp.MemberTimeout)
 		if err != nil {
 			last = err

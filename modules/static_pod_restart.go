@@ -166,20 +166,25 @@ func (sp *StaticPodRestartParams) restart(ctx context.Context, t *Target, tun tu
 			}
 		}
 	}()
-	if err := sp.poll(ctx, t, "stop listening on "+h.addr, func(ctx context.Context) bool {
-		conn, err := tun.DialContext(ctx, "tcp", h.addr)
-		if err != nil {
-			return true
-		}
-		conn.Close()
-		return false
-	}); err != nil {
+	if err := sp.waitClosed(ctx, t, tun, h.addr, c+" on "+t.Host.Name); err != nil {
 		return err
 	}
 	if err := unpark(); err != nil {
 		return err
 	}
 	return sp.poll(ctx, t, "answer "+h.path+" ok", func(ctx context.Context) bool { return healthy(ctx, tun, h.addr, h.path, h.tls) })
+}
+
+// waitClosed waits until nothing listens on addr on the node any more.
+func (sp *StaticPodRestartParams) waitClosed(ctx context.Context, t *Target, tun tunnel, addr, what string) error {
+	return sp.poll(ctx, t, "stop listening on "+addr+" ("+what+")", func(ctx context.Context) bool {
+		conn, err := tun.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return true
+		}
+		conn.Close()
+		return false
+	})
 }
 
 func (sp *StaticPodRestartParams) poll(ctx context.Context, t *Target, what string, cond func(context.Context) bool) error {

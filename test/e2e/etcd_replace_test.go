@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeplay/kubeplay/events"
 	"github.com/kubeplay/kubeplay/runner"
@@ -93,22 +94,8 @@ func TestEtcdMemberReplace(t *testing.T) {
 
 	dir := t.TempDir()
 	replace := func(member, newHost string) (result, *observer.ObservedLogs) {
-		core, logs := observer.New(zap.DebugLevel)
-		r := runPlaybook(t, l, bundled(t, "etcd-replace-member"), func(o *runner.Options) {
-			o.Params = map[string]any{"member": member, "new_host": newHost, "dir": dir, "timeout": "3m"}
-			o.Log = zap.New(core)
-			o.Kube = k
-		})
-		return r, logs
+		return runReplace(t, l, k, dir, member, newHost)
 	}
-	changes := func(logs *observer.ObservedLogs) []string {
-		var out []string
-		for _, e := range logs.FilterMessage(etcd.AuditMessage).All() {
-			out = append(out, e.ContextMap()["call"].(string))
-		}
-		return out
-	}
-
 	// 1. refused, naming the rule, with no membership call made
 	r, logs := replace("cp2", "cp4")
 	if r.err == nil || !strings.Contains(r.err.Error(), "rule: removal keeps quorum") || !strings.Contains(r.err.Error(), "cp3") {
@@ -275,17 +262,8 @@ func TestEtcdMemberReplaceFinishesInterruptedRuns(t *testing.T) {
 	cli := etcdClient(t, l, "cp1", etcd.DefaultEndpoint)
 	dir := t.TempDir()
 	replace := func(member, newHost string) (result, []string) {
-		core, logs := observer.New(zap.InfoLevel)
-		r := runPlaybook(t, l, bundled(t, "etcd-replace-member"), func(o *runner.Options) {
-			o.Params = map[string]any{"member": member, "new_host": newHost, "dir": dir, "timeout": "3m"}
-			o.Log = zap.New(core)
-			o.Kube = k
-		})
-		var calls []string
-		for _, e := range logs.FilterMessage(etcd.AuditMessage).All() {
-			calls = append(calls, e.ContextMap()["call"].(string))
-		}
-		return r, calls
+		r, logs := runReplace(t, l, k, dir, member, newHost)
+		return r, changes(logs)
 	}
 	memberID := func(name string) uint64 {
 		ml, err := cli.MemberList(ctx)
@@ -366,4 +344,27 @@ func TestEtcdMemberReplaceFinishesInterruptedRuns(t *testing.T) {
 	}
 	l.Exec(ctx, "cp3", "rm -rf /etc/kubernetes/etcd.yaml.e2e /var/lib/etcd.kubeplay-*")
 	restored = true
+}
+
+// runReplace runs the bundled etcd-replace-member, keeping every log entry
+// (debug level: the test looks for key material in them too).
+func runReplace(t *testing.T, l *lab.Lab, k kubernetes.Interface, dir, member, newHost string) (result, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	r := runPlaybook(t, l, bundled(t, "etcd-replace-member"), func(o *runner.Options) {
+		o.Params = map[string]any{"member": member, "new_host": newHost, "dir": dir, "timeout": "3m"}
+		o.Log = zap.New(core)
+		o.Kube = k
+	})
+	return r, logs
+}
+
+// changes lists the cluster-changing etcd calls of a run, from the audit
+// log, in order.
+func changes(logs *observer.ObservedLogs) []string {
+	var out []string
+	for _, e := range logs.FilterMessage(etcd.AuditMessage).All() {
+		out = append(out, e.ContextMap()["call"].(string))
+	}
+	return out
 }
