@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/kubeplay/kubeplay/eval"
 	"github.com/kubeplay/kubeplay/internal/ytree"
@@ -151,6 +152,9 @@ type Target struct {
 	Kube kubernetes.Interface
 	// Dynamic reaches any resource (k8s-apply, k8s-patch, k8s-delete).
 	Dynamic dynamic.Interface
+	// KubeConfig is how Kube was made (read-only: copy before changing),
+	// for steps that address one API server; nil without a cluster.
+	KubeConfig *rest.Config
 	// Facts are the host's facts gathered so far in this run (read-only).
 	Facts map[string]any
 	// RunID identifies the run in marks kubeplay leaves on cluster objects.
@@ -280,7 +284,7 @@ func Builtin() *Registry {
 		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{}, EtcdDefrag{}, EtcdMemberReplace{},
 		CertExpiry{}, StaticPodRestart{}, Fetch{},
 		CSRApprove{}, ConfigMapEdit{}, WaitPodsReady{}, RestartPods{}, Label{}, Annotate{}, Taint{},
-		K8sApply{}, K8sPatch{}, K8sDelete{}, EtcdRestore{},
+		K8sApply{}, K8sPatch{}, K8sDelete{}, K8sRewrite{}, EtcdRestore{}, EtcdEncryptionCheck{}, EncryptionConfig{},
 		Copy{}, Template{}, File{}, Move{}, LineEdit{}, YAMLEdit{}, EditKubeletConfig{},
 	)
 }

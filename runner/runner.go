@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/kubeplay/kubeplay/eval"
 	"github.com/kubeplay/kubeplay/events"
@@ -54,6 +55,7 @@ type Options struct {
 	Local           modules.Conn         // delegate_to: localhost
 	Kube            kubernetes.Interface // the cluster's API, for cluster steps; may be nil
 	Dynamic         dynamic.Interface    // the same API for any resource (k8s-apply, ...); may be nil
+	KubeConfig      *rest.Config         // how Kube was made, for steps that address one API server; may be nil
 	Prompt          modules.Prompter
 	RollbackTimeout time.Duration // default 10m
 	// Redactor masks secret values in every event; Run registers the

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubeplay/kubeplay/events"
@@ -189,11 +190,12 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 
 	connector := ssh.NewConnector(ssh.Options{KnownHosts: f.knownHosts, AcceptNew: f.acceptNew, UseAgent: f.useAgent,
 		Passphrase: askPassphrase, BecomePassword: becomePW, SSHConfig: f.sshConfig})
-	kube, dyn, closeKube, err := clusterClients(ctx, f, inv, connector)
+	cl, err := clusterClients(ctx, f, inv, connector)
 	if err != nil {
 		return err
 	}
-	defer closeKube()
+	defer cl.close()
+	kube := cl.kube
 	runID := newRunID()
 	runDir := filepath.Join(f.stateDir, "runs", runID)
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
@@ -259,7 +261,7 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		RunID: runID, Forks: f.forks, Check: f.check, Diff: f.diff, Limit: f.limit,
 		Tags: f.tags, SkipTags: f.skipTags, StartAtStep: f.startAt,
 		Params: params, ExtraVars: vars, Sink: sink, Log: log,
-		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor, Kube: kube, Dynamic: dyn, Resume: resume,
+		Local: local.Conn{}, Prompt: newPrompter(f.yes), RollbackTimeout: f.rollbackTTL, Redactor: redactor, Kube: kube, Dynamic: cl.dyn, KubeConfig: cl.rest, Resume: resume,
 		Connector: connector,
 	})
 	if recap != nil && f.output == "text" {
@@ -425,27 +427,38 @@ func askPassphrase(path string) ([]byte, error) {
 	return term.ReadPassword(fd)
 }
 
+// cluster is the API clients of a run, and how they were made.
+type cluster struct {
+	kube  kubernetes.Interface
+	dyn   dynamic.Interface
+	rest  *rest.Config
+	close func()
+}
+
 // clusterClients builds the API clients: from --kubeconfig, else from a
 // host's admin.conf (--kubeconfig-from-host, or the inventory's kubeconfig:
-// {from_host: ...}), else from $KUBECONFIG or ~/.kube/config. The returned
-// func closes the host connection a tunnelled client needs.
-func clusterClients(ctx context.Context, f *runFlags, inv *inventory.Inventory, connector *ssh.Connector) (kubernetes.Interface, dynamic.Interface, func(), error) {
+// {from_host: ...}), else from $KUBECONFIG or ~/.kube/config. close closes
+// the host connection a tunnelled client needs.
+func clusterClients(ctx context.Context, f *runFlags, inv *inventory.Inventory, connector *ssh.Connector) (cluster, error) {
 	src := inv.Kubeconfig
 	if f.kcFromHost != "" {
 		src = &inventory.KubeconfigSource{FromHost: f.kcFromHost}
 	}
 	if f.kubeconfig != "" || src == nil {
-		k, d, err := kubeClient(f.kubeconfig, f.kubeContext)
-		return k, d, func() {}, err
+		rc, err := kubeClient(f.kubeconfig, f.kubeContext)
+		if err != nil || rc == nil {
+			return cluster{close: func() {}}, err
+		}
+		return clientsFor(rc, func() {})
 	}
 	hosts, err := inv.Match(src.FromHost)
 	if err != nil || len(hosts) == 0 {
-		return nil, nil, nil, fmt.Errorf("%w: kubeconfig from_host %q matches no host", failure.ErrValidation, src.FromHost)
+		return cluster{}, fmt.Errorf("%w: kubeconfig from_host %q matches no host", failure.ErrValidation, src.FromHost)
 	}
 	h, _ := inv.Host(hosts[0])
 	conn, err := connector.Connect(ctx, h)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("kubeconfig from %s: %w", h.Name, err)
+		return cluster{}, fmt.Errorf("kubeconfig from %s: %w", h.Name, err)
 	}
 	closeConn := func() {
 		if c, ok := conn.(interface{ Close() error }); ok {
@@ -455,30 +468,36 @@ func clusterClients(ctx context.Context, f *runFlags, inv *inventory.Inventory, 
 	kh, ok := conn.(kubetransport.Host)
 	if !ok {
 		closeConn()
-		return nil, nil, nil, fmt.Errorf("kubeconfig from %s: the connection cannot read files", h.Name)
+		return cluster{}, fmt.Errorf("kubeconfig from %s: the connection cannot read files", h.Name)
 	}
 	rc, _, err := kubetransport.FromHost(ctx, kh, src.Path, src.Tunnel, 3*time.Second)
 	if err != nil {
 		closeConn()
-		return nil, nil, nil, fmt.Errorf("kubeconfig from %s: %w", h.Name, err)
+		return cluster{}, fmt.Errorf("kubeconfig from %s: %w", h.Name, err)
 	}
+	return clientsFor(rc, closeConn)
+}
+
+// clientsFor builds the typed and dynamic clients of one REST config;
+// closeFn runs on failure and becomes the cluster's close.
+func clientsFor(rc *rest.Config, closeFn func()) (cluster, error) {
 	k, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		closeConn()
-		return nil, nil, nil, err
+		closeFn()
+		return cluster{}, err
 	}
 	d, err := dynamic.NewForConfig(rc)
 	if err != nil {
-		closeConn()
-		return nil, nil, nil, err
+		closeFn()
+		return cluster{}, err
 	}
-	return k, d, closeConn, nil
+	return cluster{kube: k, dyn: d, rest: rc, close: closeFn}, nil
 }
 
-// kubeClient builds the API client from a kubeconfig. Without one (no flag,
-// no KUBECONFIG, no ~/.kube/config) cluster steps fail with ErrNoCluster,
-// and node-only playbooks still run.
-func kubeClient(path, context string) (kubernetes.Interface, dynamic.Interface, error) {
+// kubeClient loads a kubeconfig. Without one (no flag, no KUBECONFIG, no
+// ~/.kube/config) it returns nil: cluster steps fail with ErrNoCluster, and
+// node-only playbooks still run.
+func kubeClient(path, context string) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if path != "" {
 		rules.ExplicitPath = path
@@ -487,17 +506,9 @@ func kubeClient(path, context string) (kubernetes.Interface, dynamic.Interface, 
 	rc, err := cc.ClientConfig()
 	if err != nil {
 		if path == "" && clientcmd.IsEmptyConfig(err) {
-			return nil, nil, nil
+			return nil, nil
 		}
-		return nil, nil, fmt.Errorf("%w: kubeconfig: %w", failure.ErrValidation, err)
+		return nil, fmt.Errorf("%w: kubeconfig: %w", failure.ErrValidation, err)
 	}
-	kc, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, nil, err
-	}
-	dc, err := dynamic.NewForConfig(rc)
-	if err != nil {
-		return nil, nil, err
-	}
-	return kc, dc, nil
+	return rc, nil
 }

@@ -70,6 +70,7 @@ func TestBundledDryRunsChangeNothing(t *testing.T) {
 		"kubeadm-reconfigure":        {"component": "kube-apiserver", "extra_args": map[string]any{"audit-log-maxage": "7"}},
 		"kubelet-serving-certs":      {},
 		"kubelet-cpu-manager-policy": {"policy": "static", "reserved_cpus": "0"},
+		"encryption-at-rest":         {"action": "enable"},
 	}
 	before := labState(t, l)
 	for _, name := range playbooks.Names() {
@@ -82,7 +83,7 @@ func TestBundledDryRunsChangeNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := runPlaybook(t, l, string(src), func(o *runner.Options) { o.Check, o.Params, o.Kube, o.Dynamic = true, p, kube(t, l), dyn(t, l) })
+		r := runPlaybook(t, l, string(src), func(o *runner.Options) { apiClients(t, l)(o); o.Check, o.Params = true, p })
 		if r.err != nil {
 			t.Errorf("%s --check: %v", name, r.err)
 		}
