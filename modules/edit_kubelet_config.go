@@ -9,6 +9,7 @@ import (
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubeplay/kubeplay/internal/kubeletrules"
 	"github.com/kubeplay/kubeplay/internal/yamledit"
 )
 
@@ -48,7 +49,7 @@ func (p *EditKubeletConfigParams) Validate() error {
 	if err != nil {
 		return err
 	}
-	if err := validKubeletConfig(string(probe)); err != nil {
+	if _, err := decodeKubeletConfig(string(probe)); err != nil {
 		return err
 	}
 	return p.fileAttrs.validate()
@@ -75,18 +76,31 @@ func (p *EditKubeletConfigParams) ops() []yamledit.Op {
 
 func (EditKubeletConfig) Name() string { return "edit-kubelet-config" }
 func (EditKubeletConfig) Doc() string {
-	return "Edit /var/lib/kubelet/config.yaml (set, merge, delete by path) keeping comments and order; the result is decoded strictly as a KubeletConfiguration (unknown field or wrong type: an error, nothing written). A kubeadm upgrade rewrites this file from the kubelet-config ConfigMap, so change that too for a lasting change; restart the kubelet to apply."
+	return "Edit /var/lib/kubelet/config.yaml (set, merge, delete by path) keeping comments and order; the result is decoded strictly as a KubeletConfiguration and checked against the kubelet's start-up rules (unknown field, wrong type, an unknown policy, a static CPU policy without a reservation, reservedMemory not adding up to kube-reserved + system-reserved + the eviction threshold: an error, nothing written). A kubeadm upgrade rewrites this file from the kubelet-config ConfigMap, so change that too for a lasting change; restart the kubelet to apply."
 }
 func (EditKubeletConfig) NewParams() Params { return &EditKubeletConfigParams{} }
 
-// validKubeletConfig decodes text strictly as a KubeletConfiguration.
-func validKubeletConfig(text string) error {
+// decodeKubeletConfig decodes text strictly as a KubeletConfiguration.
+func decodeKubeletConfig(text string) (*kubeletv1beta1.KubeletConfiguration, error) {
 	var c kubeletv1beta1.KubeletConfiguration
 	if err := yaml.UnmarshalStrict([]byte(text), &c); err != nil {
-		return fmt.Errorf("not a valid KubeletConfiguration: %w", err)
+		return nil, fmt.Errorf("not a valid KubeletConfiguration: %w", err)
 	}
 	if c.Kind != "KubeletConfiguration" || c.APIVersion != kubeletv1beta1.SchemeGroupVersion.String() {
-		return fmt.Errorf("not a KubeletConfiguration (kind %q, apiVersion %q)", c.Kind, c.APIVersion)
+		return nil, fmt.Errorf("not a KubeletConfiguration (kind %q, apiVersion %q)", c.Kind, c.APIVersion)
+	}
+	return &c, nil
+}
+
+// validKubeletConfig decodes text strictly and applies the kubelet's
+// start-up rules (policies, reservations, the memory manager's sum rule).
+func validKubeletConfig(text string) error {
+	c, err := decodeKubeletConfig(text)
+	if err != nil {
+		return err
+	}
+	if err := kubeletrules.Check(c); err != nil {
+		return fmt.Errorf("the kubelet would not start with it: %w", err)
 	}
 	return nil
 }

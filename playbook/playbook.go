@@ -114,7 +114,9 @@ type Step struct {
 	NoLog        bool
 	Notify       []string
 	// CheckMode false runs the step for real even under --check (read-only
-	// probes whose output later steps need); nil follows the run.
+	// probes whose output later steps need); true always predicts and
+	// changes nothing (a preflight: would this edit be accepted on every
+	// host?); nil follows the run.
 	CheckMode *bool
 	Tok       *token.Token
 }

@@ -396,6 +396,31 @@ func TestCheckModeChangesNothing(t *testing.T) {
 	}
 }
 
+// check_mode: true predicts even in a real run (a preflight); the other
+// steps run for real.
+func TestCheckModeTrueAlwaysPredicts(t *testing.T) {
+	h := newHarness()
+	yml := header + `plays:
+  - hosts: nodes
+    steps:
+      - fake: {tag: preflight, changed: true}
+        check_mode: true
+      - fake: {tag: real, changed: true}
+`
+	if _, err := h.run(t, yml, hostsInv(t, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range h.calls.all() {
+		if strings.Contains(c, "preflight") || strings.Contains(c, "real") {
+			got = append(got, c)
+		}
+	}
+	if len(got) != 2 || !strings.HasPrefix(got[0], "check:") || strings.HasPrefix(got[1], "check:") {
+		t.Fatalf("want the preflight predicted and the other step run: %v", got)
+	}
+}
+
 func TestWhenRegisterRunOnce(t *testing.T) {
 	h := newHarness()
 	yml := header + `params:

@@ -111,7 +111,10 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 	if err != nil {
 		return events.Failed, modules.Result{}, err
 	}
-	check := e.opts.Check && (step.CheckMode == nil || *step.CheckMode)
+	check := e.opts.Check
+	if step.CheckMode != nil {
+		check = *step.CheckMode
+	}
 	target := e.target(hs, check, log)
 	checker, canCheck := step.Module.(modules.Checker)
 	if check && !canCheck {

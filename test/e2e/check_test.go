@@ -71,6 +71,10 @@ func TestBundledDryRunsChangeNothing(t *testing.T) {
 		"kubelet-serving-certs":      {},
 		"kubelet-cpu-manager-policy": {"policy": "static", "reserved_cpus": "0"},
 		"encryption-at-rest":         {"action": "enable"},
+		"kubelet-topology-manager":   {"policy": "best-effort"},
+		"cgroup-driver-systemd":      {},
+		"kubelet-memory-manager": {"policy": "Static", "kube_reserved": map[string]any{"memory": "512Mi"}, "system_reserved": map[string]any{"memory": "512Mi"},
+			"reserved_memory": []any{map[string]any{"numaNode": 0, "limits": map[string]any{"memory": "1124Mi"}}}},
 	}
 	before := labState(t, l)
 	for _, name := range playbooks.Names() {

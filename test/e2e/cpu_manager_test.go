@@ -26,6 +26,7 @@ func TestBundledKubeletCPUManagerPolicy(t *testing.T) {
 			o.Params, o.Kube = p, k
 		})
 	}
+	keepKubeletConfig(t, l, "w1")
 	t.Cleanup(func() {
 		run(map[string]any{"policy": "none"})
 		l.Exec(ctx, "w1", "rm -f /var/lib/kubelet/cpu_manager_state.kubeplay-* /var/lib/kubelet/config.yaml.kubeplay-*")

@@ -59,6 +59,15 @@ RestartSec=1
 [Install]
 WantedBy=multi-user.target
 UNIT
+# the systemd cgroup driver, as the docs recommend for kubeadm (section 1.2)
+mkdir -p /etc/containerd
+cat > /etc/containerd/config.toml <<'TOML'
+version = 2
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+    SystemdCgroup = true
+TOML
 systemctl enable containerd
 systemctl start containerd
 # the package repository, exactly as the docs configure it

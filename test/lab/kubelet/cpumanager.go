@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 )
@@ -31,18 +32,85 @@ func CheckCPUManager(c *kubeletv1beta1.KubeletConfiguration, stateFile string) e
 	default:
 		return fmt.Errorf("unknown policy: %q", policy)
 	}
+	return checkpoint("CPU", policy, stateFile)
+}
+
+// MemoryManagerState is the memory manager's checkpoint.
+const MemoryManagerState = "/var/lib/kubelet/memory_manager_state"
+
+// CheckMemoryManager does what the kubelet's memory manager does at start:
+// the Static policy needs reservedMemory, and a checkpoint written under
+// another policy stops the kubelet.
+func CheckMemoryManager(c *kubeletv1beta1.KubeletConfiguration, stateFile string) error {
+	policy := c.MemoryManagerPolicy
+	if policy == "" {
+		policy = "None"
+	}
+	switch policy {
+	case "None":
+	case "Static":
+		if len(c.ReservedMemory) == 0 {
+			return fmt.Errorf("[memorymanager] you should specify the memory reservation for the static policy")
+		}
+	default:
+		return fmt.Errorf("unknown policy: %q", policy)
+	}
+	return checkpoint("memory", policy, stateFile)
+}
+
+// CheckTopologyManager refuses the policies and scopes the kubelet does not
+// know.
+func CheckTopologyManager(c *kubeletv1beta1.KubeletConfiguration) error {
+	switch c.TopologyManagerPolicy {
+	case "", "none", "best-effort", "restricted", "single-numa-node":
+	default:
+		return fmt.Errorf("unknown policy: %q", c.TopologyManagerPolicy)
+	}
+	switch c.TopologyManagerScope {
+	case "", "container", "pod":
+	default:
+		return fmt.Errorf("unknown scope: %q", c.TopologyManagerScope)
+	}
+	return nil
+}
+
+// checkpoint refuses a checkpoint of another policy, and (re)writes it for
+// the configured one.
+func checkpoint(manager, policy, stateFile string) error {
 	if b, err := os.ReadFile(stateFile); err == nil {
 		var st struct {
 			PolicyName string `json:"policyName"`
 		}
 		if json.Unmarshal(b, &st) == nil && st.PolicyName != "" && st.PolicyName != policy {
-			return fmt.Errorf("could not restore state from checkpoint: configured policy %q differs from state checkpoint policy %q, please drain this node and delete the CPU manager checkpoint file %q before restarting Kubelet",
-				policy, st.PolicyName, stateFile)
+			return fmt.Errorf("could not restore state from checkpoint: configured policy %q differs from state checkpoint policy %q, please drain this node and delete the %s manager checkpoint file %q before restarting Kubelet",
+				policy, st.PolicyName, manager, stateFile)
 		}
 	}
-	b, _ := json.Marshal(map[string]any{"policyName": policy, "defaultCpuSet": "", "checksum": 0})
+	b, _ := json.Marshal(map[string]any{"policyName": policy, "checksum": 0})
 	if err := os.MkdirAll(filepath.Dir(stateFile), 0o700); err != nil {
 		return err
 	}
 	return os.WriteFile(stateFile, b, 0o600)
+}
+
+// RuntimeCgroupDriverFile is where the lab's runtime stand-in publishes the
+// cgroup driver its configuration selects.
+const RuntimeCgroupDriverFile = "/run/lab/runtime-cgroup-driver"
+
+// CheckCgroupDriver refuses to start when the kubelet's cgroup driver is
+// not the runtime's: the drivers must match (seed section 1.2), and a real
+// node with a mismatch fails every pod sandbox.
+func CheckCgroupDriver(c *kubeletv1beta1.KubeletConfiguration, runtimeFile string) error {
+	b, err := os.ReadFile(runtimeFile)
+	if err != nil {
+		return nil // no runtime has started yet
+	}
+	kubelet := c.CgroupDriver
+	if kubelet == "" {
+		kubelet = "cgroupfs"
+	}
+	if rt := strings.TrimSpace(string(b)); rt != kubelet {
+		return fmt.Errorf("misconfiguration: kubelet cgroup driver: %q is different from the container runtime cgroup driver: %q", kubelet, rt)
+	}
+	return nil
 }

@@ -45,8 +45,17 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if err := kubelet.CheckCgroupDriver(cfg, kubelet.RuntimeCgroupDriverFile); err != nil {
+		return err
+	}
 	if err := kubelet.CheckCPUManager(cfg, kubelet.CPUManagerState); err != nil {
 		return fmt.Errorf("failed to initialize the CPU manager: %w", err)
+	}
+	if err := kubelet.CheckMemoryManager(cfg, kubelet.MemoryManagerState); err != nil {
+		return fmt.Errorf("failed to initialize the memory manager: %w", err)
+	}
+	if err := kubelet.CheckTopologyManager(cfg); err != nil {
+		return fmt.Errorf("failed to initialize the topology manager: %w", err)
 	}
 	name := f.HostnameOverride
 	if name == "" {

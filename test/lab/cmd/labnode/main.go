@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -122,6 +123,29 @@ func wantsLink(unit string) string {
 	return filepath.Join("/etc/systemd/system/multi-user.target.wants", unit)
 }
 
+// RuntimeCgroupDriverFile is where the running runtime publishes its cgroup
+// driver, for the kubelet stand-in to compare with its own.
+const RuntimeCgroupDriverFile = "/run/lab/runtime-cgroup-driver"
+
+var (
+	systemdCgroupTrue = regexp.MustCompile(`(?m)^\s*SystemdCgroup\s*=\s*true\s*$`)
+	dockerSystemd     = regexp.MustCompile(`native\.cgroupdriver=systemd`)
+)
+
+// cgroupDriver reads the runtime's configuration as the real one does at
+// start: containerd's runc option SystemdCgroup (default false: cgroupfs),
+// Docker's exec-opts native.cgroupdriver in daemon.json.
+func cgroupDriver(name string) string {
+	file, re := "/etc/containerd/config.toml", systemdCgroupTrue
+	if name != "containerd" {
+		file, re = "/etc/docker/daemon.json", dockerSystemd
+	}
+	if b, err := os.ReadFile(file); err == nil && re.Match(b) {
+		return "systemd"
+	}
+	return "cgroupfs"
+}
+
 // runtime serves a CRI-looking socket and publishes its version, so that
 // stopping the runtime is observable (the socket disappears) and the kubelet
 // reports the runtime it runs on.
@@ -146,6 +170,7 @@ func runtime(name string, args []string) int {
 	defer os.Remove(sock)
 	_ = os.MkdirAll("/run/lab", 0o755)
 	_ = os.WriteFile("/run/lab/runtime-version", []byte(ver+"\n"), 0o644)
+	_ = os.WriteFile(RuntimeCgroupDriverFile, []byte(cgroupDriver(name)+"\n"), 0o644)
 	go func() {
 		for {
 			c, err := l.Accept()
