@@ -24,6 +24,12 @@ type K8sPatchParams struct {
 	Type        string `yaml:"type" default:"merge" doc:"merge, strategic or json"`
 	Patch       any    `yaml:"patch" required:"true" doc:"the patch: a mapping (merge, strategic) or a list of operations (json)"`
 	Subresource string `yaml:"subresource" doc:"e.g. status (extended resources on a Node's capacity)"`
+	// many objects at once
+	AllNamespaces bool   `yaml:"all_namespaces" doc:"without name: namespaced kinds in every namespace"`
+	LabelSelector string `yaml:"label_selector" doc:"without name: patch every object with these labels"`
+	Where         string `yaml:"where" doc:"without name: patch every object for which this expression over obj is true, e.g. 'obj.spec.claimRef?.namespace == \"shop\"'"`
+
+	query *objectQuery
 }
 
 // Validate checks the parameters.
@@ -31,8 +37,20 @@ func (p *K8sPatchParams) Validate() error {
 	if p.APIVersion == "" || p.Kind == "" {
 		return errors.New("api_version and kind are required")
 	}
-	if p.Name == "" && p.Kind != "Node" {
-		return errors.New("name is required")
+	bulk := p.LabelSelector != "" || p.Where != "" || p.AllNamespaces
+	switch {
+	case p.Name != "" && bulk:
+		return errors.New("name, or label_selector/where/all_namespaces for many objects: not both")
+	case p.Name == "" && !bulk && p.Kind != "Node":
+		return errors.New("name is required (or label_selector/where for many objects)")
+	case bulk && p.Subresource != "":
+		return errors.New("subresource goes with one object (name)")
+	case bulk:
+		w, err := compileWhere(p.Where)
+		if err != nil {
+			return err
+		}
+		p.query = &objectQuery{APIVersion: p.APIVersion, Kind: p.Kind, Namespace: p.Namespace, AllNamespaces: p.AllNamespaces, LabelSelector: p.LabelSelector, Where: w}
 	}
 	if p.Type == "" {
 		p.Type = "merge"
@@ -54,7 +72,7 @@ func (p *K8sPatchParams) Validate() error {
 
 func (K8sPatch) Name() string { return "k8s-patch" }
 func (K8sPatch) Doc() string {
-	return "Patch one object (merge, strategic or json), or its subresource (status: for example an extended resource in a Node's capacity). Changed when the server's object changed; --check is a server-side dry run. Not undone on rollback: write the reverse patch as a rollback step."
+	return "Patch one object (merge, strategic or json), or its subresource (status: for example an extended resource in a Node's capacity); or, with label_selector and/or where (an expression over obj) instead of a name, every matching object, one at a time (data.patched names those that changed). Changed when the server's object changed; --check is a server-side dry run. Not undone on rollback: write the reverse patch as a rollback step."
 }
 func (K8sPatch) NewParams() Params { return &K8sPatchParams{} }
 
@@ -69,6 +87,9 @@ func (K8sPatch) Check(ctx context.Context, t *Target, p Params) (Result, error) 
 // Run patches.
 func (K8sPatch) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	pp := p.(*K8sPatchParams)
+	if pp.query != nil {
+		return pp.patchAll(ctx, t)
+	}
 	name := pp.Name
 	if name == "" {
 		var err error
@@ -127,4 +148,33 @@ func statusDiffers(a, b *unstructured.Unstructured) bool {
 	sa, _, _ := unstructured.NestedMap(a.Object, "status")
 	sb, _, _ := unstructured.NestedMap(b.Object, "status")
 	return fmt.Sprint(sa) != fmt.Sprint(sb)
+}
+
+// patchAll patches every object the query selects, one at a time.
+func (pp *K8sPatchParams) patchAll(ctx context.Context, t *Target) (Result, error) {
+	objs, err := pp.query.list(ctx, t)
+	if err != nil {
+		return Result{}, err
+	}
+	patched := []any{}
+	for _, o := range objs {
+		one := *pp
+		one.query, one.Name, one.Namespace = nil, o.GetName(), o.GetNamespace()
+		r, err := K8sPatch{}.Run(ctx, t, &one)
+		if err != nil {
+			return Result{Changed: len(patched) > 0, Data: map[string]any{"patched": patched}}, err
+		}
+		if r.Changed {
+			patched = append(patched, qualified(o))
+		}
+	}
+	verb := "patched"
+	if t.Check {
+		verb = "would patch"
+	}
+	msg := fmt.Sprintf("%d %s matched, none needed the patch", len(objs), pp.Kind)
+	if len(patched) > 0 {
+		msg = fmt.Sprintf("%s %d of %d %s matched", verb, len(patched), len(objs), pp.Kind)
+	}
+	return Result{Changed: len(patched) > 0, Msg: msg, Data: map[string]any{"patched": patched, "matched": len(objs)}}, nil
 }

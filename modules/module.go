@@ -284,7 +284,7 @@ func Builtin() *Registry {
 		ClusterInfo{}, Kubeadm{}, EtcdHealth{}, EtcdSnapshot{}, EtcdDefrag{}, EtcdMemberReplace{},
 		CertExpiry{}, StaticPodRestart{}, Fetch{},
 		CSRApprove{}, ConfigMapEdit{}, WaitPodsReady{}, RestartPods{}, Label{}, Annotate{}, Taint{},
-		K8sApply{}, K8sPatch{}, K8sDelete{}, K8sRewrite{}, EtcdRestore{}, EtcdEncryptionCheck{}, EncryptionConfig{},
+		K8sApply{}, K8sPatch{}, K8sDelete{}, K8sGet{}, K8sRewrite{}, EtcdRestore{}, EtcdEncryptionCheck{}, EncryptionConfig{},
 		Copy{}, Template{}, File{}, Move{}, LineEdit{}, YAMLEdit{}, EditKubeletConfig{},
 	)
 }

@@ -9,11 +9,14 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/kubeplay/kubeplay/eval"
 )
 
 // This file holds what k8s-apply, k8s-patch and k8s-delete share: finding
@@ -107,4 +110,84 @@ func poll(ctx context.Context, t *Target, timeout, interval time.Duration, what 
 		case <-t.Clock.After(interval):
 		}
 	}
+}
+
+// whereEnv is the environment of a `where` expression: the object, as a
+// map (obj.metadata.name, obj.spec.storageClassName, ...).
+type whereEnv struct {
+	Obj map[string]any `expr:"obj"`
+}
+
+// compileWhere compiles a `where` filter; "" is no filter.
+func compileWhere(src string) (*eval.Expr, error) {
+	if src == "" {
+		return nil, nil
+	}
+	x, err := eval.NewCompiler(reflect.TypeOf(whereEnv{})).CompileBool(src)
+	if err != nil {
+		return nil, fmt.Errorf("where: %w", err)
+	}
+	return x, nil
+}
+
+// objectQuery selects objects of one kind: in a namespace or all of them,
+// by label selector and a `where` expression.
+type objectQuery struct {
+	APIVersion    string
+	Kind          string
+	Namespace     string
+	AllNamespaces bool
+	LabelSelector string
+	Where         *eval.Expr
+}
+
+// list returns the matching objects.
+func (q objectQuery) list(ctx context.Context, t *Target) ([]unstructured.Unstructured, error) {
+	r, err := newResolver(t)
+	if err != nil {
+		return nil, err
+	}
+	gv, err := schema.ParseGroupVersion(q.APIVersion)
+	if err != nil {
+		return nil, fmt.Errorf("apiVersion %q: %w", q.APIVersion, err)
+	}
+	m, err := r.mapper.RESTMapping(gv.WithKind(q.Kind).GroupKind(), gv.Version)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", q.APIVersion, q.Kind, err)
+	}
+	rc := r.dyn.Resource(m.Resource)
+	var lister dynamic.ResourceInterface = rc
+	if m.Scope.Name() == meta.RESTScopeNameNamespace && !q.AllNamespaces {
+		lister = rc.Namespace(cmp.Or(q.Namespace, "default"))
+	}
+	var l *unstructured.UnstructuredList
+	if err := kubeCall(ctx, func(ctx context.Context) (err error) {
+		l, err = lister.List(ctx, metav1.ListOptions{LabelSelector: q.LabelSelector})
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("list %s: %w", q.Kind, err)
+	}
+	var out []unstructured.Unstructured
+	for _, o := range l.Items {
+		ok, err := q.matches(&o)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// matches applies the where expression to one object.
+func (q objectQuery) matches(o *unstructured.Unstructured) (bool, error) {
+	if q.Where == nil {
+		return true, nil
+	}
+	ok, err := q.Where.EvalBool(whereEnv{Obj: o.Object})
+	if err != nil {
+		return false, fmt.Errorf("where on %s: %w", objectName(q.Kind, o.GetNamespace(), o.GetName()), err)
+	}
+	return ok, nil
 }

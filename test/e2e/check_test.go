@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeplay/kubeplay/playbooks"
@@ -56,6 +57,14 @@ func TestBundledDryRunsChangeNothing(t *testing.T) {
 	if len(snaps) != 1 {
 		t.Fatalf("backups: %v", snaps)
 	}
+	// a StorageClass for default-storageclass to name
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "e2e-dry-run"}, Provisioner: "kubernetes.io/no-provisioner"}
+	if _, err := kube(t, l).StorageV1().StorageClasses().Create(context.Background(), sc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = kube(t, l).StorageV1().StorageClasses().Delete(context.Background(), sc.Name, metav1.DeleteOptions{})
+	})
 	params := map[string]map[string]any{
 		"kubeadm-upgrade":            {"version": to, "snapshot_dir": snapDir},
 		"kubeadm-cert-renew":         {"kubeconfig_out": filepath.Join(snapDir, "admin.conf")},
@@ -73,6 +82,8 @@ func TestBundledDryRunsChangeNothing(t *testing.T) {
 		"encryption-at-rest":         {"action": "enable"},
 		"kubelet-topology-manager":   {"policy": "best-effort"},
 		"cgroup-driver-systemd":      {},
+		"default-storageclass":       {"name": "e2e-dry-run"},
+		"pv-reclaim-policy":          {"all": true},
 		"kubelet-memory-manager": {"policy": "Static", "kube_reserved": map[string]any{"memory": "512Mi"}, "system_reserved": map[string]any{"memory": "512Mi"},
 			"reserved_memory": []any{map[string]any{"numaNode": 0, "limits": map[string]any{"memory": "1124Mi"}}}},
 	}
