@@ -48,6 +48,8 @@ func TestTemplates(t *testing.T) {
 		{"{{ regexMatch('^1\\\\.36', params.version) }}", true},
 		{"{{ default('', 'fallback') }}", "fallback"},
 		{"{{ b64decode(b64('x:y')) }}", "x:y"},
+		{"{{ quantity('1Gi') - quantity('512Mi') }}", float64(512 << 20)},
+		{"{{ quantity('500m') + quantity('1') }}", 1.5},
 		{"{{ fromYaml('a: [1, 2]').a[1] }}", uint64(2)},
 		{"{{ out.stdout }}-{{ out.rc }}", "hello-2"},
 		{"{{ '}}' }}", "}}"},

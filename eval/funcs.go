@@ -1,6 +1,8 @@
 package eval
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"encoding/base64"
 	"fmt"
 	"regexp"
@@ -115,6 +117,13 @@ func functions() []expr.Option {
 			err := yaml.Unmarshal([]byte(p[0].(string)), &out)
 			return out, err
 		}, new(func(string) any)),
+		expr.Function("quantity", func(p ...any) (any, error) {
+			q, err := resource.ParseQuantity(p[0].(string))
+			if err != nil {
+				return nil, fmt.Errorf("quantity %q: %w", p[0], err)
+			}
+			return q.AsApproximateFloat64(), nil
+		}, new(func(string) float64)),
 		expr.Function("b64", func(p ...any) (any, error) {
 			return base64.StdEncoding.EncodeToString([]byte(p[0].(string))), nil
 		}, new(func(string) string)),

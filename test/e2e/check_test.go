@@ -84,6 +84,7 @@ func TestBundledDryRunsChangeNothing(t *testing.T) {
 		"cgroup-driver-systemd":      {},
 		"default-storageclass":       {"name": "e2e-dry-run"},
 		"pv-reclaim-policy":          {"all": true},
+		"kubelet-node-allocatable":   {"kube_reserved": map[string]any{"cpu": "500m", "memory": "1Gi"}},
 		"kubelet-memory-manager": {"policy": "Static", "kube_reserved": map[string]any{"memory": "512Mi"}, "system_reserved": map[string]any{"memory": "512Mi"},
 			"reserved_memory": []any{map[string]any{"numaNode": 0, "limits": map[string]any{"memory": "1124Mi"}}}},
 	}

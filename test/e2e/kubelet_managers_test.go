@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubeplay/kubeplay/events"
@@ -198,4 +200,47 @@ systemctl start containerd && systemctl start kubelet`)
 	}
 	// the lab's own file, as provisioned, is already on systemd: put it back
 	mustExec(t, l, "w1", "cat > "+toml+" <<'EOF'\n"+saved+"\nEOF")
+}
+
+// TestBundledKubeletNodeAllocatable: reservations that would leave pods
+// less than half of w1's memory are refused before anything changes; the
+// seed's kind of reservation is applied, and the Allocatable w1's Node
+// reports (computed by the lab's kubelet from its config) is capacity -
+// reserved - the eviction threshold; a second run changes nothing.
+func TestBundledKubeletNodeAllocatable(t *testing.T) {
+	l := lab.Start(t)
+	ctx := context.Background()
+	before := keepKubeletConfig(t, l, "w1")
+	run := func(p map[string]any) result {
+		p["group"] = "w1"
+		return runPlaybook(t, l, bundled(t, "kubelet-node-allocatable"), func(o *runner.Options) { apiClients(t, l)(o); o.Params = p })
+	}
+	r := run(map[string]any{"kube_reserved": map[string]any{"memory": "20Gi"}})
+	if r.err == nil || !strings.Contains(r.err.Error(), "more than max_reserved_percent") {
+		t.Fatalf("reserving most of the memory must be refused: %v", r.err)
+	}
+	if got := nodeFile(t, l, "w1", "/var/lib/kubelet/config.yaml"); got != before {
+		t.Fatal("the refused run changed the kubelet config")
+	}
+	p := map[string]any{"kube_reserved": map[string]any{"cpu": "500m", "memory": "1Gi"}, "system_reserved": map[string]any{"memory": "512Mi"},
+		"eviction_hard": map[string]any{"memory.available": "200Mi", "nodefs.available": "10%"}}
+	if r = run(p); r.err != nil {
+		t.Fatal(r.err)
+	}
+	n, err := kube(t, l).CoreV1().Nodes().Get(ctx, "w1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// capacity 8 CPU, 32Gi, 100Gi
+	for name, want := range map[corev1.ResourceName]string{"cpu": "7500m", "memory": "31032Mi", "ephemeral-storage": "90Gi"} {
+		if got := n.Status.Allocatable[name]; got.Cmp(resource.MustParse(want)) != 0 {
+			t.Errorf("w1 allocatable %s: %s, want %s", name, got.String(), want)
+		}
+	}
+	if cfg := nodeFile(t, l, "w1", "/var/lib/kubelet/config.yaml"); !strings.Contains(cfg, "memory.available: 200Mi") {
+		t.Fatalf("config:\n%s", cfg)
+	}
+	if r = run(p); r.err != nil || r.recap.Totals().Changed != 0 {
+		t.Fatalf("a second run must change nothing: %v, %d changed", r.err, r.recap.Totals().Changed)
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 )
 
@@ -83,5 +85,34 @@ func TestCPUManagerCheckpoint(t *testing.T) {
 	}
 	if err := CheckCPUManager(&kubeletv1beta1.KubeletConfiguration{CPUManagerPolicy: "static"}, filepath.Join(t.TempDir(), "s")); err == nil {
 		t.Fatal("static without a CPU reservation must be refused")
+	}
+}
+
+// The seed's worked example (section 30): a 16 CPU, 32Gi, 100Gi node with
+// kube-reserved cpu=1,memory=2Gi,ephemeral-storage=1Gi, system-reserved
+// cpu=500m,memory=1Gi,ephemeral-storage=1Gi and eviction-hard
+// memory.available<500Mi,nodefs.available<10% has 14.5 CPU, 88Gi and
+// "28.5Gi" of memory: exactly 32768Mi - 2048Mi - 1024Mi - 500Mi = 29196Mi
+// (the docs round 500Mi to half a Gi).
+func TestAllocatableSeedExample(t *testing.T) {
+	c := &kubeletv1beta1.KubeletConfiguration{
+		KubeReserved:   map[string]string{"cpu": "1", "memory": "2Gi", "ephemeral-storage": "1Gi"},
+		SystemReserved: map[string]string{"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"},
+		EvictionHard:   map[string]string{"memory.available": "500Mi", "nodefs.available": "10%"},
+	}
+	capacity := corev1.ResourceList{"cpu": resource.MustParse("16"), "memory": resource.MustParse("32Gi"), "ephemeral-storage": resource.MustParse("100Gi")}
+	got, err := Allocatable(c, capacity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[corev1.ResourceName]string{"cpu": "14500m", "memory": "29196Mi", "ephemeral-storage": "88Gi"} {
+		q := got[name]
+		if q.Cmp(resource.MustParse(want)) != 0 {
+			t.Errorf("%s: %s, want %s", name, q.String(), want)
+		}
+	}
+	c.KubeReserved["memory"] = "40Gi"
+	if _, err := Allocatable(c, capacity); err == nil {
+		t.Error("a reservation above capacity must stop the kubelet")
 	}
 }

@@ -10,7 +10,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -23,6 +22,7 @@ type Node struct {
 	IP             string
 	KubeletVersion string // "v1.36.3"
 	Runtime        string // "containerd://1.7.24"
+	Allocatable    corev1.ResourceList
 	Labels         map[string]string
 	Annotations    map[string]string
 	Pods           *StaticPods
@@ -81,8 +81,11 @@ func (n *Node) beat(ctx context.Context) error {
 	node.Status.NodeInfo.KubeletVersion = n.KubeletVersion
 	node.Status.NodeInfo.ContainerRuntimeVersion = n.Runtime
 	node.Status.NodeInfo.OperatingSystem, node.Status.NodeInfo.Architecture = "linux", "amd64"
-	node.Status.Capacity = corev1.ResourceList{"cpu": mustQty("8"), "memory": mustQty("32Gi"), "pods": mustQty("110")}
-	node.Status.Allocatable = node.Status.Capacity
+	node.Status.Capacity = Capacity()
+	node.Status.Allocatable = n.Allocatable
+	if node.Status.Allocatable == nil {
+		node.Status.Allocatable = node.Status.Capacity
+	}
 	node.Status.Conditions = []corev1.NodeCondition{{
 		Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
 		Message: "lab kubelet is posting ready status", LastHeartbeatTime: now, LastTransitionTime: readySince(node, now),
@@ -219,5 +222,3 @@ func (n *Node) mirror(ctx context.Context, node *corev1.Node, sp StaticPod, cur 
 	_, err := pods.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
 	return err
 }
-
-func mustQty(s string) resource.Quantity { return resource.MustParse(s) }

@@ -48,6 +48,10 @@ func run() error {
 	if err := kubelet.CheckCgroupDriver(cfg, kubelet.RuntimeCgroupDriverFile); err != nil {
 		return err
 	}
+	allocatable, err := kubelet.Allocatable(cfg, kubelet.Capacity())
+	if err != nil {
+		return fmt.Errorf("failed to initialize the container manager: %w", err)
+	}
 	if err := kubelet.CheckCPUManager(cfg, kubelet.CPUManagerState); err != nil {
 		return fmt.Errorf("failed to initialize the CPU manager: %w", err)
 	}
@@ -145,7 +149,7 @@ func run() error {
 						}()
 					}
 					n := &kubelet.Node{Client: client, Name: name, IP: ip, KubeletVersion: version, Runtime: runtime,
-						Labels: labels, Annotations: ann, Pods: pods}
+						Labels: labels, Annotations: ann, Pods: pods, Allocatable: allocatable}
 					n.Run(ctx)
 					return
 				}
