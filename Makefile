@@ -15,7 +15,7 @@ build:
 ## runs alone, last. Packages run one at a time (-p 1): several stop and
 ## start lab components (a kubelet, an etcd member) that others check.
 test: lint lab-up
-	$(GO) test -race -count=1 -p 1 -timeout 30m ./...
+	$(GO) test -race -count=1 -p 1 -timeout 45m ./...
 	KUBEPLAY_EXCLUSIVE_TESTS=1 $(GO) test -race -count=1 -timeout 30m -v ./test/upgrade
 
 unit:

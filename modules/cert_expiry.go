@@ -68,7 +68,7 @@ var ErrCertExpiring = errors.New("certificate expiring")
 
 func (CertExpiry) Name() string { return "cert-expiry" }
 func (CertExpiry) Doc() string {
-	return "Read when the host's kubeadm certificates expire: the PKI files and the client certificates embedded in kubeconfigs (over SFTP, never copied to disk), and the certificates served on host:port endpoints (TLS through the host). Register exposes certs (name, source, subject, not_after, not_after_unix, expires_in_days), earliest, earliest_unix and min_days. With fail_within it fails when one expires that soon. Changes nothing."
+	return "Read when the host's kubeadm certificates expire: the PKI files and the client certificates embedded in kubeconfigs (over SFTP, never copied to disk), and the certificates served on host:port endpoints (TLS through the host). Register exposes certs (name, source, subject, not_after, not_after_unix, expires_in_days, sans), earliest, earliest_unix and min_days. With fail_within it fails when one expires that soon. Changes nothing."
 }
 func (CertExpiry) NewParams() Params { return &CertExpiryParams{} }
 
@@ -84,6 +84,7 @@ type certInfo struct {
 	NotAfter time.Time `json:"not_after"`
 	Unix     int64     `json:"not_after_unix"`
 	Days     float64   `json:"expires_in_days"`
+	SANs     []string  `json:"sans"` // DNS names, then IP addresses
 }
 
 // certNode is what cert-expiry needs of the connection: the host's files
@@ -158,8 +159,12 @@ func (CertExpiry) Run(ctx context.Context, t *Target, p Params) (Result, error) 
 }
 
 func info(name, source string, c *x509.Certificate, now time.Time) certInfo {
+	sans := append([]string{}, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		sans = append(sans, ip.String())
+	}
 	return certInfo{Name: name, Source: source, Subject: c.Subject.CommonName, NotAfter: c.NotAfter.UTC(), Unix: c.NotAfter.Unix(),
-		Days: c.NotAfter.Sub(now).Hours() / 24}
+		Days: c.NotAfter.Sub(now).Hours() / 24, SANs: sans}
 }
 
 // leafCert parses a PEM certificate file, or the client certificate of a

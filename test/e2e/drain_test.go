@@ -150,8 +150,10 @@ func TestBundledNodeMaintenance(t *testing.T) {
 	c := kube(t, l)
 	ctx := context.Background()
 	lab.Workload(t, c, "maint", 2, 1)
+	boots := map[string]string{}
 	for _, n := range []string{"w1", "w2"} {
 		l.Exec(ctx, n, "rm -f /etc/kubeplay-maintained")
+		boots[n] = nodeFile(t, l, n, "/proc/sys/kernel/random/boot_id")
 	}
 	src, err := playbooks.Source("node-maintenance")
 	if err != nil {
@@ -159,7 +161,7 @@ func TestBundledNodeMaintenance(t *testing.T) {
 	}
 	r := runPlaybook(t, l, string(src), func(o *runner.Options) {
 		o.Kube = c
-		o.Params = map[string]any{"command": "hostname > /etc/kubeplay-maintained", "serial": "1"}
+		o.Params = map[string]any{"command": "hostname > /etc/kubeplay-maintained", "serial": "1", "reboot": true}
 	})
 	if r.err != nil {
 		t.Fatal(r.err)
@@ -174,6 +176,13 @@ func TestBundledNodeMaintenance(t *testing.T) {
 		}
 		if node, _ := c.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{}); node.Spec.Unschedulable {
 			t.Fatalf("%s left cordoned", n)
+		}
+		// rebooted: a new boot, and its units started again
+		if b := nodeFile(t, l, n, "/proc/sys/kernel/random/boot_id"); b == boots[n] || b == "<absent>" {
+			t.Fatalf("%s: the boot id must change with the reboot (%s)", n, b)
+		}
+		if out, _ := l.Exec(ctx, n, "systemctl is-active containerd kubelet | tr '\\n' ' '"); strings.TrimSpace(out) != "active active" {
+			t.Fatalf("%s: units after the reboot: %q", n, out)
 		}
 	}
 }

@@ -48,6 +48,7 @@ if [ "$ROLE" = control-plane ]; then touch /etc/kubeplay-lab/control-plane; fi
 # no systemd on lab nodes: the lab's systemctl manages its units
 install -m 0755 "$LAB_BIN/labnode" /usr/local/bin/labnode
 for n in systemctl containerd; do ln -sf /usr/local/bin/labnode /usr/local/bin/$n; done
+ln -sf /usr/local/bin/labnode /usr/local/sbin/reboot
 install -m 0755 "$LAB_BIN/labnode" /usr/bin/systemctl
 cat > /lib/systemd/system/containerd.service <<'UNIT'
 [Unit]
@@ -70,6 +71,8 @@ version = 2
 TOML
 systemctl enable containerd
 systemctl start containerd
+# nodes are disposable: dpkg need not fsync every file it unpacks
+echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/kubeplay-lab-unsafe-io
 # the package repository, exactly as the docs configure it
 cp "$LAB_CA" /usr/local/share/ca-certificates/kubeplay-lab.crt
 update-ca-certificates >/dev/null 2>&1

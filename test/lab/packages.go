@@ -1,6 +1,10 @@
 package lab
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+
 	"context"
 	"fmt"
 	"os"
@@ -92,10 +96,19 @@ func (l *Lab) buildComponents(ctx context.Context, v Versions) error {
 
 // buildLabBinaries builds the kubelet stand-in (once per Kubernetes version,
 // stamped with it), labnode and the lab command from this source tree. They
-// are rebuilt at every up, since they follow the source rather than a
-// version.
+// follow the source rather than a version: they are rebuilt when the
+// source stamp (toolchain, versions, test/lab's Go files, go.mod/go.sum)
+// changed.
 func (l *Lab) buildLabBinaries(ctx context.Context, v Versions) error {
 	root := filepath.Join(l.cfg.ScriptsDir, "..", "..", "..") // test/lab/scripts → the module root
+	stamp, err := sourceStamp(ctx, root, v)
+	if err != nil {
+		return err
+	}
+	stampFile := filepath.Join(l.binDir(), ".source")
+	if b, err := os.ReadFile(stampFile); err == nil && string(b) == stamp && l.haveBinaries(v) {
+		return nil // built from this very source
+	}
 	build := func(out, pkg, ldflags string) error {
 		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w "+ldflags, "-o", out, pkg)
 		cmd.Dir = root
@@ -116,7 +129,55 @@ func (l *Lab) buildLabBinaries(ctx context.Context, v Versions) error {
 	if err := build(filepath.Join(l.binDir(), "labnode"), "./test/lab/cmd/labnode", ""); err != nil {
 		return err
 	}
-	return build(filepath.Join(l.binDir(), "lab"), "./test/lab/cmd/lab", "")
+	if err := build(filepath.Join(l.binDir(), "lab"), "./test/lab/cmd/lab", ""); err != nil {
+		return err
+	}
+	return os.WriteFile(stampFile, []byte(stamp), 0o644)
+}
+
+func (l *Lab) haveBinaries(v Versions) bool {
+	names := []string{"labnode", "lab"}
+	for _, kv := range v.Packaged() {
+		names = append(names, "kubelet-v"+kv)
+	}
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(l.binDir(), n)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// sourceStamp identifies what the lab binaries are built from: the Go
+// toolchain, the versions, go.mod and go.sum, and every Go file of
+// test/lab (they import nothing else from the module).
+func sourceStamp(ctx context.Context, root string, v Versions) (string, error) {
+	gover, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOVERSION: %w", err)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%v\n", strings.TrimSpace(string(gover)), v.Packaged())
+	files := []string{filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")}
+	err = filepath.WalkDir(filepath.Join(root, "test", "lab"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 const kubeletUnit = `[Unit]
@@ -147,6 +208,56 @@ ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELE
 // buildPackages builds kubeadm, kubelet and kubectl .debs for every
 // Kubernetes version and one signed repository per minor.
 func (l *Lab) buildPackages(ctx context.Context, v Versions) error {
+	// the packages follow the lab binaries and the components: rebuilt
+	// only when either changed
+	stamp, err := l.packagesStamp(v)
+	if err != nil {
+		return err
+	}
+	stampFile := filepath.Join(l.aptRoot(), ".packages")
+	if b, err := os.ReadFile(stampFile); err == nil && stamp != "" && string(b) == stamp && l.haveRepos(v) {
+		return nil
+	}
+	if err := l.buildPackagesNow(ctx, v); err != nil {
+		return err
+	}
+	return os.WriteFile(stampFile, []byte(stamp), 0o644)
+}
+
+func (l *Lab) haveRepos(v Versions) bool {
+	for _, kv := range v.Packaged() {
+		if _, err := os.Stat(filepath.Join(l.RepoDir(Minor(kv)), "InRelease")); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// packagesStamp identifies what the packages are built from ("" when they
+// must be built: no repository key yet).
+func (l *Lab) packagesStamp(v Versions) (string, error) {
+	src, err := os.ReadFile(filepath.Join(l.binDir(), ".source"))
+	if err != nil {
+		return "", fmt.Errorf("lab binaries: %w", err)
+	}
+	h := sha256.New()
+	h.Write(src)
+	for _, kv := range v.Packaged() {
+		for _, b := range []string{"kubeadm", "kubectl"} {
+			st, err := os.Stat(filepath.Join(l.cacheDir(), "kube", "v"+kv, b))
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(h, "%s %s %d %d\n", kv, b, st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	if _, err := os.Stat(l.KeyringFile()); err != nil {
+		return "", nil // no key yet: build
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func (l *Lab) buildPackagesNow(ctx context.Context, v Versions) error {
 	work := filepath.Join(l.aptRoot(), "build")
 	if err := os.RemoveAll(work); err != nil {
 		return err

@@ -1,11 +1,14 @@
 package kubelet
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 )
@@ -93,24 +96,38 @@ func checkpoint(manager, policy, stateFile string) error {
 	return os.WriteFile(stateFile, b, 0o600)
 }
 
-// RuntimeCgroupDriverFile is where the lab's runtime stand-in publishes the
-// cgroup driver its configuration selects.
-const RuntimeCgroupDriverFile = "/run/lab/runtime-cgroup-driver"
+// QueryRuntime asks the runtime serving endpoint (unix://PATH) for its
+// version and cgroup driver, as the kubelet does over CRI at start. The
+// lab's runtime stand-in answers one line: "VERSION DRIVER".
+func QueryRuntime(endpoint string, timeout time.Duration) (version, driver string, err error) {
+	path := strings.TrimPrefix(endpoint, "unix://")
+	c, err := net.DialTimeout("unix", path, timeout)
+	if err != nil {
+		return "", "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "", "", fmt.Errorf("read the runtime's version: %w", err)
+	}
+	f := strings.Fields(line)
+	if len(f) != 2 {
+		return "", "", fmt.Errorf("the runtime answered %q", line)
+	}
+	return f[0], f[1], nil
+}
 
 // CheckCgroupDriver refuses to start when the kubelet's cgroup driver is
 // not the runtime's: the drivers must match (seed section 1.2), and a real
 // node with a mismatch fails every pod sandbox.
-func CheckCgroupDriver(c *kubeletv1beta1.KubeletConfiguration, runtimeFile string) error {
-	b, err := os.ReadFile(runtimeFile)
-	if err != nil {
-		return nil // no runtime has started yet
-	}
+func CheckCgroupDriver(c *kubeletv1beta1.KubeletConfiguration, runtimeDriver string) error {
 	kubelet := c.CgroupDriver
 	if kubelet == "" {
 		kubelet = "cgroupfs"
 	}
-	if rt := strings.TrimSpace(string(b)); rt != kubelet {
-		return fmt.Errorf("misconfiguration: kubelet cgroup driver: %q is different from the container runtime cgroup driver: %q", kubelet, rt)
+	if runtimeDriver != kubelet {
+		return fmt.Errorf("misconfiguration: kubelet cgroup driver: %q is different from the container runtime cgroup driver: %q", kubelet, runtimeDriver)
 	}
 	return nil
 }

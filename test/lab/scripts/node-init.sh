@@ -13,6 +13,10 @@ for d in etc usr var opt root; do
 done
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/sshd /run/lab
+# the node's own boot id (the kernel is the machine's): a lab reboot
+# changes it
+cat /proc/sys/kernel/random/uuid > /run/lab/boot_id
+mount --bind /run/lab/boot_id /proc/sys/kernel/random/boot_id
 echo "$name" > /etc/hostname
 printf '127.0.0.1 localhost\n%s %s\n' "$(cat "$dir/ip")" "$name" > /etc/hosts
 # no DNS server is reachable from the bridge: point the resolver at the

@@ -45,7 +45,20 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := kubelet.CheckCgroupDriver(cfg, kubelet.RuntimeCgroupDriverFile); err != nil {
+	// the runtime must answer on its endpoint (flag, else config), as
+	// the kubelet validates its CRI connection before anything else
+	endpoint := f.RuntimeEndpoint
+	if endpoint == "" {
+		endpoint = cfg.ContainerRuntimeEndpoint
+	}
+	if endpoint == "" {
+		endpoint = "unix:///run/containerd/containerd.sock"
+	}
+	runtime, runtimeDriver, err := kubelet.QueryRuntime(endpoint, 3*time.Second)
+	if err != nil {
+		return fmt.Errorf("validate service connection: validate CRI v1 runtime API for endpoint %q: %w", endpoint, err)
+	}
+	if err := kubelet.CheckCgroupDriver(cfg, runtimeDriver); err != nil {
 		return err
 	}
 	allocatable, err := kubelet.Allocatable(cfg, kubelet.Capacity())
@@ -99,10 +112,6 @@ func run() error {
 	kubeconfig := f.Kubeconfig
 	if kubeconfig == "" {
 		kubeconfig = "/etc/kubernetes/kubelet.conf"
-	}
-	runtime := "containerd://1.7.24"
-	if b, err := os.ReadFile("/run/lab/runtime-version"); err == nil {
-		runtime = strings.TrimSpace(string(b))
 	}
 	labels := map[string]string{}
 	for _, kv := range strings.Split(f.NodeLabels, ",") {

@@ -1,8 +1,11 @@
 // Command labnode is installed inside lab nodes under several names:
 //   - systemctl: start/stop/restart/reload/status/is-active/is-enabled/
-//     enable/disable/daemon-reload for the node's units (package systemd);
+//     enable/disable (--now too)/daemon-reload for the node's units
+//     (package systemd);
 //   - containerd (and cri-dockerd, dockerd): a container runtime stand-in
-//     that serves its socket and reports its version to the kubelet.
+//     that serves its socket and reports its version to the kubelet;
+//   - reboot: the node's units stop, its SSH sessions drop, its boot id
+//     changes and its enabled units start again (the kernel is shared).
 package main
 
 import (
@@ -30,7 +33,15 @@ func main() {
 		code = systemctl(args)
 	case "__supervise": // systemctl re-executing itself to supervise a unit
 		code = systemctl(append([]string{name}, args...))
+	case "reboot":
+		code = reboot()
+	case "__reboot":
+		code = doReboot()
 	case "containerd", "cri-dockerd", "dockerd":
+		if name == "containerd" && len(args) == 2 && args[0] == "config" && args[1] == "default" {
+			fmt.Print(containerdDefaultConfig)
+			return
+		}
 		code = runtime(name, args)
 	default:
 		fmt.Fprintf(os.Stderr, "labnode: unknown personality %q\n", name)
@@ -41,7 +52,11 @@ func main() {
 
 func systemctl(args []string) int {
 	var words []string
+	now := false
 	for _, a := range args {
+		if a == "--now" {
+			now = true
+		}
 		if !strings.HasPrefix(a, "-") {
 			words = append(words, a)
 		}
@@ -99,8 +114,14 @@ func systemctl(args []string) int {
 				_ = os.Remove(wantsLink(u))
 				err = os.Symlink("/lib/systemd/system/"+u, wantsLink(u))
 			}
+			if err == nil && now {
+				err = systemd.Start(self, u)
+			}
 		case "disable":
 			_ = os.Remove(wantsLink(u))
+			if now {
+				err = systemd.Stop(u)
+			}
 		case "status":
 			s := systemd.State(u)
 			fmt.Printf("● %s\n     Active: %s\n", u, s)
@@ -122,6 +143,36 @@ func systemctl(args []string) int {
 func wantsLink(unit string) string {
 	return filepath.Join("/etc/systemd/system/multi-user.target.wants", unit)
 }
+
+// containerdDefaultConfig is the part of `containerd config default` (1.7)
+// the docs' procedures touch: runc's options, SystemdCgroup off.
+const containerdDefaultConfig = `disabled_plugins = []
+imports = []
+oom_score = 0
+root = "/var/lib/containerd"
+state = "/run/containerd"
+version = 2
+
+[grpc]
+  address = "/run/containerd/containerd.sock"
+
+[plugins]
+
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "registry.k8s.io/pause:3.8"
+
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      default_runtime_name = "runc"
+
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes]
+
+        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+          runtime_type = "io.containerd.runc.v2"
+
+          [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+            BinaryName = ""
+            SystemdCgroup = false
+`
 
 // RuntimeCgroupDriverFile is where the running runtime publishes its cgroup
 // driver, for the kubelet stand-in to compare with its own.
@@ -169,14 +220,16 @@ func runtime(name string, args []string) int {
 	}
 	defer os.Remove(sock)
 	_ = os.MkdirAll("/run/lab", 0o755)
-	_ = os.WriteFile("/run/lab/runtime-version", []byte(ver+"\n"), 0o644)
-	_ = os.WriteFile(RuntimeCgroupDriverFile, []byte(cgroupDriver(name)+"\n"), 0o644)
+	driver := cgroupDriver(name)
+	_ = os.WriteFile(RuntimeCgroupDriverFile, []byte(driver+"\n"), 0o644)
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
+			// the kubelet's CRI Version call, in one line
+			_, _ = fmt.Fprintf(c, "%s %s\n", ver, driver)
 			c.Close()
 		}
 	}()

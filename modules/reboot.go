@@ -1,0 +1,113 @@
+package modules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Reboot reboots the host and waits until it is back: the SSH connection
+// drops, comes back, and the kernel reports another boot id.
+type Reboot struct{}
+
+// RebootParams are reboot's parameters.
+type RebootParams struct {
+	Command  string        `yaml:"command" default:"reboot" doc:"what reboots the host"`
+	Timeout  time.Duration `yaml:"timeout" default:"10m" doc:"bound on going down and coming back"`
+	Interval time.Duration `yaml:"interval" default:"3s" doc:"how often to try the host meanwhile"`
+}
+
+// Validate checks the parameters.
+func (p *RebootParams) Validate() error {
+	if p.Command == "" {
+		p.Command = "reboot"
+	}
+	if p.Timeout == 0 {
+		p.Timeout = 10 * time.Minute
+	}
+	if p.Interval == 0 {
+		p.Interval = 3 * time.Second
+	}
+	if p.Timeout < 0 || p.Interval < 0 {
+		return errors.New("durations must be positive")
+	}
+	return nil
+}
+
+// ErrNoReboot is returned when the host does not come back with a new boot
+// within the timeout.
+var ErrNoReboot = errors.New("host did not reboot")
+
+const bootIDPath = "/proc/sys/kernel/random/boot_id"
+
+func (Reboot) Name() string { return "reboot" }
+func (Reboot) Doc() string {
+	return "Reboot the host and wait until it is back: the command runs detached (so the SSH session can drop), then the host is tried every interval until it answers with another boot id (/proc/sys/kernel/random/boot_id) than before; an answer with the old one means it has not gone down yet. Bounded by timeout. Register exposes boot_id_before, boot_id and seconds. Drain first: the step does not."
+}
+func (Reboot) NewParams() Params { return &RebootParams{} }
+
+// Check says the host would reboot.
+func (Reboot) Check(ctx context.Context, t *Target, p Params) (Result, error) {
+	return Result{Changed: true, Msg: "would reboot " + t.Host.Name}, nil
+}
+
+// Run reboots and waits.
+func (Reboot) Run(ctx context.Context, t *Target, p Params) (Result, error) {
+	rp := p.(*RebootParams)
+	before, err := bootID(ctx, t.Conn)
+	if err != nil {
+		return Result{}, fmt.Errorf("read the boot id: %w", err)
+	}
+	start := t.Clock.Now()
+	// detached: the command outlives the session it came from
+	if _, err := run(ctx, t.Conn, `nohup /bin/sh -c 'sleep 1; eval "$1"' kubeplay "$1" >/dev/null 2>&1 </dev/null &`, rp.Command); err != nil {
+		return Result{}, fmt.Errorf("start %q: %w", rp.Command, err)
+	}
+	t.Log.Info("rebooting", zap.String("command", rp.Command), zap.String("boot_id", before))
+	deadline := start.Add(rp.Timeout)
+	wentDown := false
+	for {
+		select {
+		case <-ctx.Done():
+			return Result{Changed: true}, ctx.Err()
+		case <-t.Clock.After(rp.Interval):
+		}
+		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		id, err := bootID(pctx, t.Conn)
+		cancel()
+		switch {
+		case err != nil:
+			if !wentDown {
+				t.Log.Info("host down", zap.Error(err))
+			}
+			wentDown = true
+		case id != before:
+			secs := t.Clock.Now().Sub(start).Seconds()
+			return Result{Changed: true, Msg: fmt.Sprintf("rebooted in %.0fs", secs),
+				Data: map[string]any{"boot_id_before": before, "boot_id": id, "seconds": secs}}, nil
+		}
+		if !t.Clock.Now().Before(deadline) {
+			state := "never went down"
+			if wentDown {
+				state = "went down and did not come back with a new boot"
+			}
+			return Result{Changed: wentDown}, fmt.Errorf("%w within %s: %s %s", ErrNoReboot, rp.Timeout, t.Host.Name, state)
+		}
+	}
+}
+
+func bootID(ctx context.Context, c Conn) (string, error) {
+	r, err := run(ctx, c, `cat "$1"`, bootIDPath)
+	if err != nil {
+		return "", err
+	}
+	id := strings.TrimSpace(r.Stdout)
+	if id == "" {
+		return "", errors.New("empty boot id")
+	}
+	return id, nil
+}
