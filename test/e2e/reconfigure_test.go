@@ -194,8 +194,10 @@ func TestBundledKubeadmReconfigureAddons(t *testing.T) {
 			"coredns", "Corefile", "cache 45", "k8s-app=kube-dns"},
 	} {
 		restore(tc.cm)
-		// an earlier test may have just restarted a node: start from Ready
-		// pods, as restart-pods insists
+		// start from Ready pods, as restart-pods insists. A lab limitation:
+		// once a node was NotReady past the grace period, the node
+		// controller marks its pods Ready=False and kwok never marks them
+		// Ready again (a real kubelet would); such pods are replaced here
 		waitFor(t, 90*time.Second, tc.selector+" pods Ready", func() (bool, string) {
 			ps, err := k.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: tc.selector})
 			if err != nil {
@@ -207,6 +209,9 @@ func TestBundledKubeadmReconfigureAddons(t *testing.T) {
 					ready = ready || c.Type == "Ready" && c.Status == "True"
 				}
 				if !ready {
+					if p.DeletionTimestamp == nil && time.Since(p.CreationTimestamp.Time) > 30*time.Second {
+						_ = k.CoreV1().Pods("kube-system").Delete(ctx, p.Name, metav1.DeleteOptions{})
+					}
 					return false, p.Name + " not Ready"
 				}
 			}

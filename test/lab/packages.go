@@ -174,7 +174,8 @@ func sourceStamp(ctx context.Context, root string, v Versions) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		rel, _ := filepath.Rel(root, f) // where the tree is checked out does not matter
+		fmt.Fprintf(h, "%s %d\n", rel, len(b))
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
