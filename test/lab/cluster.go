@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -40,11 +41,14 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-const provisionScript = `set -e
-mkdir -p /etc/kubeplay-lab /etc/apt/keyrings /usr/local/share/ca-certificates /var/log/lab /run/lab
-echo "$NODE_IP" > /etc/kubeplay-lab/node-ip
+// imageScript installs what every node of a cluster lab has alike: the
+// runtime stand-in, the package repository as the docs configure it, and
+// the lab's first Kubernetes version's packages, held. It runs once into
+// the node image (see image.go) or, for a scratch node about to become a
+// control plane, inside the node.
+const imageScript = `set -e
+mkdir -p /etc/kubeplay-lab /etc/apt/keyrings /usr/local/share/ca-certificates /var/log/lab
 echo "$LAB_CACHE" > /etc/kubeplay-lab/cache
-if [ "$ROLE" = control-plane ]; then touch /etc/kubeplay-lab/control-plane; fi
 # no systemd on lab nodes: the lab's systemctl manages its units
 install -m 0755 "$LAB_BIN/labnode" /usr/local/bin/labnode
 for n in systemctl containerd; do ln -sf /usr/local/bin/labnode /usr/local/bin/$n; done
@@ -70,7 +74,6 @@ version = 2
     SystemdCgroup = true
 TOML
 systemctl enable containerd
-systemctl start containerd
 # nodes are disposable: dpkg need not fsync every file it unpacks
 echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/kubeplay-lab-unsafe-io
 # the package repository, exactly as the docs configure it
@@ -91,13 +94,32 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o
 apt-mark hold kubeadm kubelet kubectl >/dev/null
 `
 
-// provision installs the runtime stand-in, the repository and the packages
-// of the lab's first Kubernetes version on a node.
-func (l *Lab) provision(ctx context.Context, n Node, kube string) error {
-	_, err := l.Exec(ctx, n.Name, provisionScript,
-		"NODE_IP="+n.IP, "ROLE="+n.Role, "LAB_CACHE="+l.cacheDir(), "LAB_BIN="+l.binDir(),
-		"LAB_CA="+l.CAFile(), "LAB_KEYRING="+l.KeyringFile(), "BRIDGE_IP="+BridgeIP,
-		"MINOR="+Minor(kube), "DEB="+DebVersion(kube))
+// nodeScript is what makes an installed node this node: its address and
+// role for the lab's kubelet, the repository's name (node-init wrote the
+// node's own /etc/hosts), and its runtime started.
+const nodeScript = `set -e
+mkdir -p /etc/kubeplay-lab /run/lab
+echo "$NODE_IP" > /etc/kubeplay-lab/node-ip
+if [ "$ROLE" = control-plane ]; then touch /etc/kubeplay-lab/control-plane; fi
+grep -q ' pkgs.k8s.io$' /etc/hosts || echo "$BRIDGE_IP pkgs.k8s.io" >> /etc/hosts
+systemctl start containerd
+`
+
+func (l *Lab) imageEnv(kube string) []string {
+	return []string{"LAB_CACHE=" + l.cacheDir(), "LAB_BIN=" + l.binDir(),
+		"LAB_CA=" + l.CAFile(), "LAB_KEYRING=" + l.KeyringFile(), "BRIDGE_IP=" + BridgeIP,
+		"MINOR=" + Minor(kube), "DEB=" + DebVersion(kube)}
+}
+
+// provision makes a node a cluster node of the lab's first Kubernetes
+// version. A node started on the node image has everything but the
+// node's own part; any other gets the image's part installed first.
+func (l *Lab) provision(ctx context.Context, n Node, kube string, onImage bool) error {
+	script := nodeScript
+	if !onImage {
+		script = imageScript + nodeScript
+	}
+	_, err := l.Exec(ctx, n.Name, script, append(l.imageEnv(kube), "NODE_IP="+n.IP, "ROLE="+n.Role)...)
 	if err != nil {
 		return fmt.Errorf("provision %s: %w", n.Name, err)
 	}
@@ -222,6 +244,24 @@ kubeadm ` + verb + ` --config /etc/kubeplay-lab/kubeadm.yaml -v=1 > /var/log/lab
 	if err := l.fetchKubeconfig(ctx, first); err != nil {
 		return err
 	}
+	// kubeadm join's discovery retries every 5s until kube-controller-
+	// manager's bootstrap signer has signed cluster-info for the token:
+	// the first join waits here instead, at a finer grain
+	c, err := l.Client()
+	if err != nil {
+		return err
+	}
+	tokenID, _, _ := strings.Cut(s.Token, ".")
+	if err := waitFor(ctx, time.Minute, "cluster-info signed for the join token", func() (bool, error) {
+		cm, err := c.CoreV1().ConfigMaps("kube-public").Get(ctx, "cluster-info", metav1.GetOptions{})
+		if err != nil {
+			return false, nil // not written yet, or the server still starting
+		}
+		_, ok := cm.Data["jws-kubeconfig-"+tokenID]
+		return ok, nil
+	}); err != nil {
+		return err
+	}
 	for _, n := range cps {
 		fmt.Fprintf(os.Stderr, "lab: kubeadm join --control-plane on %s\n", n.Name)
 		if err := kubeadm(n, l.kubeadmConfig(n, kube, s, true), "join"); err != nil {
@@ -269,7 +309,7 @@ func waitFor(ctx context.Context, timeout time.Duration, what string, cond func(
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 	return fmt.Errorf("%s: not done after %s (last error: %v)", what, timeout, last)

@@ -40,6 +40,7 @@ const (
 type Config struct {
 	StateDir     string // user-facing files; default $KUBEPLAY_LAB_DIR or ~/.local/state/kubeplay/lab
 	NodesDir     string // overlay upper/work dirs and per-node sshd files; default /srv/kubeplay-lab
+	ImageDir     string // the cached node image; default $KUBEPLAY_LAB_IMAGE or /srv/kubeplay-lab-image
 	ScriptsDir   string // test/lab/scripts; default found from the source tree
 	ControlPlane int    // default 3
 	Workers      int    // default 2
@@ -92,6 +93,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.NodesDir == "" {
 		c.NodesDir = "/srv/kubeplay-lab"
+	}
+	if c.ImageDir == "" {
+		c.ImageDir = os.Getenv("KUBEPLAY_LAB_IMAGE")
+	}
+	if c.ImageDir == "" {
+		c.ImageDir = "/srv/kubeplay-lab-image"
 	}
 	if c.ScriptsDir == "" {
 		c.ScriptsDir = findScripts()
@@ -171,23 +178,36 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := bridgeUp(ctx); err != nil {
 		return nil, err
 	}
-	for i := 1; i <= cfg.ControlPlane; i++ {
-		if _, err := l.addNode(ctx, fmt.Sprintf("cp%d", i), RoleControlPlane); err != nil {
+	var v Versions
+	image := "" // nodes of a lab without a cluster are bare
+	if !cfg.NoCluster {
+		var err error
+		if v, err = LoadVersions(cfg.ScriptsDir); err != nil {
 			return nil, err
 		}
-	}
-	for i := 1; i <= cfg.Workers; i++ {
-		if _, err := l.addNode(ctx, fmt.Sprintf("w%d", i), RoleWorker); err != nil {
-			return nil, err
+		if image, err = l.prepare(ctx, v); err != nil {
+			return nil, fmt.Errorf("lab cluster: %w", err)
 		}
 	}
-	if err := l.save(); err != nil {
+	if err := step("nodes", func() error {
+		for i := 1; i <= cfg.ControlPlane; i++ {
+			if _, err := l.addNode(ctx, fmt.Sprintf("cp%d", i), RoleControlPlane, image); err != nil {
+				return err
+			}
+		}
+		for i := 1; i <= cfg.Workers; i++ {
+			if _, err := l.addNode(ctx, fmt.Sprintf("w%d", i), RoleWorker, image); err != nil {
+				return err
+			}
+		}
+		return l.save()
+	}); err != nil {
 		return nil, err
 	}
 	if cfg.NoCluster {
 		return l, nil
 	}
-	if err := l.upCluster(ctx); err != nil {
+	if err := l.upCluster(ctx, v); err != nil {
 		return nil, fmt.Errorf("lab cluster: %w", err)
 	}
 	l.ClusterUp = true
@@ -253,40 +273,47 @@ func clusterAt(ctx context.Context, c kubernetes.Interface, want string) (bool, 
 	return at, nil
 }
 
-// upCluster builds (or finds cached) components and packages, provisions
-// every node, and bootstraps the control plane with kubeadm.
-func (l *Lab) upCluster(ctx context.Context) error {
-	v, err := LoadVersions(l.cfg.ScriptsDir)
-	if err != nil {
+// step runs one phase of bringing the lab up, reporting how long it took.
+func step(what string, fn func() error) error {
+	start := time.Now()
+	fmt.Fprintf(os.Stderr, "lab: %s\n", what)
+	if err := fn(); err != nil {
 		return err
 	}
-	step := func(what string, fn func() error) error {
-		start := time.Now()
-		fmt.Fprintf(os.Stderr, "lab: %s\n", what)
-		if err := fn(); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "lab: %s: done in %s\n", what, time.Since(start).Round(100*time.Millisecond))
-		return nil
-	}
+	fmt.Fprintf(os.Stderr, "lab: %s: done in %s\n", what, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// prepare builds (or finds cached) components, lab binaries, packages and
+// the node image, and serves the package repository. It returns the node
+// image, which nodes are started on.
+func (l *Lab) prepare(ctx context.Context, v Versions) (string, error) {
 	if err := step("components", func() error { return l.buildComponents(ctx, v) }); err != nil {
-		return err
+		return "", err
 	}
 	if err := step("lab binaries", func() error { return l.buildLabBinaries(ctx, v) }); err != nil {
-		return err
+		return "", err
 	}
 	if err := step("packages", func() error { return l.buildPackages(ctx, v) }); err != nil {
-		return err
+		return "", err
 	}
 	if err := l.startRepoServer(ctx); err != nil {
-		return err
+		return "", err
 	}
+	var image string
+	err := step("node image", func() (err error) { image, err = l.nodeImage(ctx, v.Kube[0]); return err })
+	return image, err
+}
+
+// upCluster makes the nodes (started on the node image) cluster nodes and
+// bootstraps the control plane with kubeadm.
+func (l *Lab) upCluster(ctx context.Context, v Versions) error {
 	if err := step("provision nodes", func() error {
 		var wg sync.WaitGroup
 		errs := make([]error, len(l.Nodes))
 		for i, n := range l.Nodes {
 			wg.Add(1)
-			go func() { defer wg.Done(); errs[i] = l.provision(ctx, n, v.Kube[0]) }()
+			go func() { defer wg.Done(); errs[i] = l.provision(ctx, n, v.Kube[0], true) }()
 		}
 		wg.Wait()
 		return errors.Join(errs...)

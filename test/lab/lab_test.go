@@ -195,9 +195,25 @@ func TestStoppingTheKubelet(t *testing.T) {
 	}
 	poll(t, 30*time.Second, "cp3's static pods stopped with its kubelet", func() (bool, string) { return !apiserverUp(), "" })
 	poll(t, 90*time.Second, "cp3 NotReady", func() (bool, string) { ok, s := ready("cp3"); return !ok, s })
+	// the node controller marks the pods of a node NotReady past its
+	// grace period Ready=False; the returning kubelet marks them Ready
+	podReady := func() (bool, string) {
+		ps, err := c.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-proxy", FieldSelector: "spec.nodeName=cp3"})
+		if err != nil || len(ps.Items) != 1 {
+			return false, fmt.Sprint("kube-proxy pods on cp3: ", err)
+		}
+		for _, cond := range ps.Items[0].Status.Conditions {
+			if cond.Type == corev1.PodReady {
+				return cond.Status == corev1.ConditionTrue, string(cond.Status)
+			}
+		}
+		return false, "no Ready condition"
+	}
+	poll(t, 60*time.Second, "cp3's kube-proxy pod marked not Ready", func() (bool, string) { ok, s := podReady(); return !ok, s })
 	if _, err := l.Exec(ctx, "cp3", "systemctl start kubelet"); err != nil {
 		t.Fatal(err)
 	}
+	poll(t, 60*time.Second, "cp3's kube-proxy pod Ready again", podReady)
 	poll(t, 60*time.Second, "cp3's kube-apiserver back", func() (bool, string) { return apiserverUp(), "" })
 	poll(t, 60*time.Second, "cp3 Ready again", func() (bool, string) { return ready("cp3") })
 }

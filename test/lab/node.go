@@ -42,14 +42,16 @@ func (l *Lab) nextIP() string {
 
 // AddNode starts a new node while the lab runs.
 func (l *Lab) AddNode(ctx context.Context, name, role string) (Node, error) {
-	n, err := l.addNode(ctx, name, role)
+	n, err := l.addNode(ctx, name, role, "")
 	if err != nil {
 		return n, err
 	}
 	return n, l.save()
 }
 
-func (l *Lab) addNode(ctx context.Context, name, role string) (n Node, err error) {
+// addNode starts a node; on a non-empty image (the node image) it starts
+// with the image's packages installed.
+func (l *Lab) addNode(ctx context.Context, name, role, image string) (n Node, err error) {
 	defer func() {
 		if err != nil {
 			_ = removeNode(context.WithoutCancel(ctx), l.cfg, name) // leave nothing half made
@@ -66,7 +68,7 @@ func (l *Lab) addNode(ctx context.Context, name, role string) (n Node, err error
 	if err := os.RemoveAll(dir); err != nil {
 		return n, err
 	}
-	for _, d := range []string{"etc", "usr", "var", "opt", "root"} {
+	for _, d := range imageDirs {
 		for _, layer := range []string{"upper", "work"} {
 			if err := os.MkdirAll(filepath.Join(dir, layer, d), 0o755); err != nil {
 				return n, err
@@ -126,7 +128,7 @@ func (l *Lab) addNode(ctx context.Context, name, role string) (n Node, err error
 	}
 	defer logf.Close()
 	cmd := exec.Command("ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--propagation", "private",
-		"/bin/sh", filepath.Join(l.cfg.ScriptsDir, "node-init.sh"), dir, name)
+		"/bin/sh", filepath.Join(l.cfg.ScriptsDir, "node-init.sh"), dir, name, image)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

@@ -162,7 +162,7 @@ func (l *Lab) WithStandaloneNode(t testing.TB, name string) Node {
 	ctx := context.Background()
 	cp := n
 	cp.Role = RoleControlPlane
-	if err := l.provision(ctx, cp, v.Kube[0]); err != nil {
+	if err := l.provision(ctx, cp, v.Kube[0], false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Exec(ctx, name, `set -e

@@ -145,6 +145,8 @@ func (n *Node) syncMirrors(ctx context.Context) error {
 		p := &list.Items[i]
 		if _, isMirror := p.Annotations[corev1.MirrorPodAnnotationKey]; isMirror {
 			existing[p.Namespace+"/"+p.Name] = p
+		} else if err := n.restoreReady(ctx, p); err != nil {
+			return fmt.Errorf("pod %s/%s: %w", p.Namespace, p.Name, err)
 		}
 	}
 	want := map[string]bool{}
@@ -162,6 +164,39 @@ func (n *Node) syncMirrors(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// restoreReady marks Ready again a running pod whose containers are ready
+// but whose Ready condition is False: what the node lifecycle controller
+// leaves on every pod of a node that stayed NotReady past its grace
+// period. A returning kubelet's status manager reports such pods Ready
+// again; kwok, which runs the lab's pods, only sets Ready once.
+func (n *Node) restoreReady(ctx context.Context, p *corev1.Pod) error {
+	if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning || !condition(p, corev1.ContainersReady) {
+		return nil
+	}
+	for i, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status != corev1.ConditionTrue {
+			p.Status.Conditions[i].Status = corev1.ConditionTrue
+			p.Status.Conditions[i].Reason, p.Status.Conditions[i].Message = "", ""
+			p.Status.Conditions[i].LastTransitionTime = metav1.Now()
+			_, err := n.Client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+				return nil // changed or gone meanwhile: the next beat sees it anew
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func condition(p *corev1.Pod, t corev1.PodConditionType) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == t {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func namespaceOf(p *corev1.Pod) string {

@@ -134,7 +134,7 @@ func run() error {
 				fmt.Fprintln(os.Stderr, "kubelet: credentials:", err)
 				select {
 				case <-ctx.Done():
-				case <-time.After(2 * time.Second):
+				case <-time.After(500 * time.Millisecond): // our own API server may be starting
 				}
 				continue
 			}
