@@ -92,8 +92,11 @@ func (K8sGet) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 			}
 		}
 	} else {
-		var err error
-		if items, err = gp.query.list(ctx, t); err != nil {
+		r, err := newResolver(t)
+		if err != nil {
+			return Result{}, err
+		}
+		if items, err = gp.query.list(ctx, r); err != nil {
 			return Result{}, err
 		}
 	}

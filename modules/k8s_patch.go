@@ -87,17 +87,26 @@ func (K8sPatch) Check(ctx context.Context, t *Target, p Params) (Result, error) 
 // Run patches.
 func (K8sPatch) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	pp := p.(*K8sPatchParams)
+	// one resolver for the step: a bulk patch discovers the API once
+	r, err := newResolver(t)
+	if err != nil {
+		return Result{}, err
+	}
 	if pp.query != nil {
-		return pp.patchAll(ctx, t)
+		return pp.patchAll(ctx, t, r)
 	}
 	name := pp.Name
 	if name == "" {
-		var err error
 		if name, err = nodeName(t, ""); err != nil {
 			return Result{}, err
 		}
 	}
-	ri, ns, err := resourceFor(t, pp.APIVersion, pp.Kind, pp.Namespace)
+	return pp.patchOne(ctx, t, r, name, pp.Namespace)
+}
+
+// patchOne patches one object.
+func (pp *K8sPatchParams) patchOne(ctx context.Context, t *Target, r *resolver, name, namespace string) (Result, error) {
+	ri, ns, err := r.resource(pp.APIVersion, pp.Kind, namespace)
 	if err != nil {
 		return Result{}, err
 	}
@@ -151,16 +160,14 @@ func statusDiffers(a, b *unstructured.Unstructured) bool {
 }
 
 // patchAll patches every object the query selects, one at a time.
-func (pp *K8sPatchParams) patchAll(ctx context.Context, t *Target) (Result, error) {
-	objs, err := pp.query.list(ctx, t)
+func (pp *K8sPatchParams) patchAll(ctx context.Context, t *Target, rs *resolver) (Result, error) {
+	objs, err := pp.query.list(ctx, rs)
 	if err != nil {
 		return Result{}, err
 	}
 	patched := []any{}
 	for _, o := range objs {
-		one := *pp
-		one.query, one.Name, one.Namespace = nil, o.GetName(), o.GetNamespace()
-		r, err := K8sPatch{}.Run(ctx, t, &one)
+		r, err := pp.patchOne(ctx, t, rs, o.GetName(), o.GetNamespace())
 		if err != nil {
 			return Result{Changed: len(patched) > 0, Data: map[string]any{"patched": patched}}, err
 		}

@@ -141,12 +141,8 @@ type objectQuery struct {
 	Where         *eval.Expr
 }
 
-// list returns the matching objects.
-func (q objectQuery) list(ctx context.Context, t *Target) ([]unstructured.Unstructured, error) {
-	r, err := newResolver(t)
-	if err != nil {
-		return nil, err
-	}
+// list returns the matching objects, resolving the kind through r.
+func (q objectQuery) list(ctx context.Context, r *resolver) ([]unstructured.Unstructured, error) {
 	gv, err := schema.ParseGroupVersion(q.APIVersion)
 	if err != nil {
 		return nil, fmt.Errorf("apiVersion %q: %w", q.APIVersion, err)
