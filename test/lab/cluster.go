@@ -25,12 +25,18 @@ func (l *Lab) Exec(ctx context.Context, node, script string, env ...string) (str
 		return "", fmt.Errorf("no node %s", node)
 	}
 	cmd := exec.CommandContext(ctx, "nsenter", "-t", fmt.Sprint(n.PID), "-m", "-u", "-n", "--", "/bin/sh", "-c", script)
-	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C"}, env...)
+	cmd.Env = append(nodeEnv(), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("node %s: %w\n%s", node, err, tail(string(out), 40))
 	}
 	return string(out), nil
+}
+
+// nodeEnv is the environment the lab runs scripts on a node with: root's,
+// not the caller's.
+func nodeEnv() []string {
+	return []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C"}
 }
 
 func tail(s string, n int) string {

@@ -54,12 +54,9 @@ func (l *Lab) imageStamp(kube string) (string, error) {
 		l.CAFile(), l.KeyringFile(),
 		"/var/lib/dpkg/status",
 	} {
-		b, err := os.ReadFile(f)
-		if err != nil {
+		if err := hashFile(h, filepath.Base(f), f); err != nil {
 			return "", fmt.Errorf("node image: %w", err)
 		}
-		fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(b))
-		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:20], nil
 }
@@ -106,7 +103,7 @@ func (l *Lab) nodeImage(ctx context.Context, kube string) (string, error) {
 		". " + filepath.Join(l.cfg.ScriptsDir, "node-fresh.sh") + "\n" +
 		imageScript
 	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script)
-	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C"}, l.imageEnv(kube)...)
+	cmd.Env = append(nodeEnv(), l.imageEnv(kube)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build node image: %w\n%s", err, tail(string(out), 40))
 	}

@@ -1,15 +1,15 @@
 package lab
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"sort"
-
-	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -170,15 +170,23 @@ func sourceStamp(ctx context.Context, root string, v Versions) (string, error) {
 	}
 	sort.Strings(files)
 	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
+		rel, _ := filepath.Rel(root, f) // where the tree is checked out does not matter
+		if err := hashFile(h, rel, f); err != nil {
 			return "", err
 		}
-		rel, _ := filepath.Rel(root, f) // where the tree is checked out does not matter
-		fmt.Fprintf(h, "%s %d\n", rel, len(b))
-		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashFile writes a file's name, length and content into a stamp's hash.
+func hashFile(h io.Writer, name, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(h, "%s %d\n", name, len(b))
+	_, err = h.Write(b)
+	return err
 }
 
 const kubeletUnit = `[Unit]
@@ -220,6 +228,10 @@ func (l *Lab) buildPackages(ctx context.Context, v Versions) error {
 		return nil
 	}
 	if err := l.buildPackagesNow(ctx, v); err != nil {
+		return err
+	}
+	// the first build also made the repository key the stamp needs
+	if stamp, err = l.packagesStamp(v); err != nil {
 		return err
 	}
 	return os.WriteFile(stampFile, []byte(stamp), 0o644)
