@@ -9,14 +9,11 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/kubeplay
 
-## test: the README's test command: lint, bring up the lab (root; cached
-## builds), then every test with the race detector. The upgrade test moves
-## the shared lab for good (certificates, then versions), so test/upgrade
-## runs alone, last. Packages run one at a time (-p 1): several stop and
-## start lab components (a kubelet, an etcd member) that others check.
-test: lint lab-up
-	$(GO) test -race -count=1 -p 1 -timeout 45m ./...
-	KUBEPLAY_EXCLUSIVE_TESTS=1 $(GO) test -race -count=1 -timeout 30m -v ./test/upgrade
+## test: the README's test command: lint, the lab, every test with the
+## race detector, then test/upgrade alone and last; ends with a table of
+## every phase's time (test/run-tests.sh says why it runs that way).
+test:
+	@bash test/run-tests.sh
 
 unit:
 	$(GO) test -count=1 ./...

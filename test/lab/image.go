@@ -64,20 +64,20 @@ func (l *Lab) imageStamp(kube string) (string, error) {
 // nodeImage returns the node image's directory, building it first when
 // there is none for the current stamp. Older images are removed: the lab
 // is down while this runs, so no node has one mounted.
-func (l *Lab) nodeImage(ctx context.Context, kube string) (string, error) {
+func (l *Lab) nodeImage(ctx context.Context, kube string) (dir string, built bool, err error) {
 	stamp, err := l.imageStamp(kube)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if err := checkImageRoot(l.imageRoot()); err != nil {
-		return "", err
+		return "", false, err
 	}
-	dir := filepath.Join(l.imageRoot(), stamp)
+	dir = filepath.Join(l.imageRoot(), stamp)
 	if st, err := os.Stat(dir); err == nil && st.IsDir() {
-		return dir, nil
+		return dir, false, nil
 	}
 	if err := os.MkdirAll(l.imageRoot(), 0o755); err != nil {
-		return "", err
+		return "", false, err
 	}
 	entries, _ := os.ReadDir(l.imageRoot())
 	for _, e := range entries {
@@ -91,7 +91,7 @@ func (l *Lab) nodeImage(ctx context.Context, kube string) (string, error) {
 	for _, d := range imageDirs {
 		for _, layer := range []string{"upper", "work"} {
 			if err := os.MkdirAll(filepath.Join(build, layer, d), 0o755); err != nil {
-				return "", err
+				return "", false, err
 			}
 		}
 		fmt.Fprintf(&mounts, "mount -t overlay overlay -o lowerdir=/%[1]s,upperdir=%[2]s/upper/%[1]s,workdir=%[2]s/work/%[1]s /%[1]s\n", d, build)
@@ -105,10 +105,10 @@ func (l *Lab) nodeImage(ctx context.Context, kube string) (string, error) {
 	cmd := exec.CommandContext(ctx, "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script)
 	cmd.Env = append(nodeEnv(), l.imageEnv(kube)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build node image: %w\n%s", err, tail(string(out), 40))
+		return "", false, fmt.Errorf("build node image: %w\n%s", err, tail(string(out), 40))
 	}
 	if err := os.Rename(filepath.Join(build, "upper"), dir); err != nil {
-		return "", err
+		return "", false, err
 	}
-	return dir, nil
+	return dir, true, nil
 }

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubeplay/kubeplay/test/lab/proc"
+	"github.com/kubeplay/kubeplay/test/timing"
 )
 
 // Defaults of the lab network. Every address the lab uses is on this
@@ -273,13 +274,27 @@ func clusterAt(ctx context.Context, c kubernetes.Interface, want string) (bool, 
 	return at, nil
 }
 
-// step runs one phase of bringing the lab up, reporting how long it took.
+// step runs one phase of bringing the lab up, reporting how long it took
+// (and recording it for the run's timing table).
 func step(what string, fn func() error) error {
+	return cachedStep(what, func() (bool, error) { return true, fn() })
+}
+
+// cachedStep is step for a phase that may find its result cached: fn says
+// whether it built anything.
+func cachedStep(what string, fn func() (built bool, err error)) error {
 	start := time.Now()
 	fmt.Fprintf(os.Stderr, "lab: %s\n", what)
-	if err := fn(); err != nil {
+	built, err := fn()
+	if err != nil {
+		timing.Record("lab: "+what, time.Since(start), "fail")
 		return err
 	}
+	state := "cached"
+	if built {
+		state = "ok"
+	}
+	timing.Record("lab: "+what, time.Since(start), state)
 	fmt.Fprintf(os.Stderr, "lab: %s: done in %s\n", what, time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
@@ -291,17 +306,17 @@ func (l *Lab) prepare(ctx context.Context, v Versions) (string, error) {
 	if err := step("components", func() error { return l.buildComponents(ctx, v) }); err != nil {
 		return "", err
 	}
-	if err := step("lab binaries", func() error { return l.buildLabBinaries(ctx, v) }); err != nil {
+	if err := cachedStep("lab binaries", func() (bool, error) { return l.buildLabBinaries(ctx, v) }); err != nil {
 		return "", err
 	}
-	if err := step("packages", func() error { return l.buildPackages(ctx, v) }); err != nil {
+	if err := cachedStep("packages", func() (bool, error) { return l.buildPackages(ctx, v) }); err != nil {
 		return "", err
 	}
 	if err := l.startRepoServer(ctx); err != nil {
 		return "", err
 	}
 	var image string
-	err := step("node image", func() (err error) { image, err = l.nodeImage(ctx, v.Kube[0]); return err })
+	err := cachedStep("node image", func() (built bool, err error) { image, built, err = l.nodeImage(ctx, v.Kube[0]); return built, err })
 	return image, err
 }
 

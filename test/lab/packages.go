@@ -99,15 +99,15 @@ func (l *Lab) buildComponents(ctx context.Context, v Versions) error {
 // follow the source rather than a version: they are rebuilt when the
 // source stamp (toolchain, versions, test/lab's Go files, go.mod/go.sum)
 // changed.
-func (l *Lab) buildLabBinaries(ctx context.Context, v Versions) error {
+func (l *Lab) buildLabBinaries(ctx context.Context, v Versions) (built bool, err error) {
 	root := filepath.Join(l.cfg.ScriptsDir, "..", "..", "..") // test/lab/scripts → the module root
 	stamp, err := sourceStamp(ctx, root, v)
 	if err != nil {
-		return err
+		return false, err
 	}
 	stampFile := filepath.Join(l.binDir(), ".source")
 	if b, err := os.ReadFile(stampFile); err == nil && string(b) == stamp && l.haveBinaries(v) {
-		return nil // built from this very source
+		return false, nil // built from this very source
 	}
 	build := func(out, pkg, ldflags string) error {
 		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w "+ldflags, "-o", out, pkg)
@@ -119,20 +119,20 @@ func (l *Lab) buildLabBinaries(ctx context.Context, v Versions) error {
 		return nil
 	}
 	if err := os.MkdirAll(l.binDir(), 0o755); err != nil {
-		return err
+		return false, err
 	}
 	for _, kv := range v.Packaged() {
 		if err := build(filepath.Join(l.binDir(), "kubelet-v"+kv), "./test/lab/cmd/kubelet", "-X main.version=v"+kv); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if err := build(filepath.Join(l.binDir(), "labnode"), "./test/lab/cmd/labnode", ""); err != nil {
-		return err
+		return false, err
 	}
 	if err := build(filepath.Join(l.binDir(), "lab"), "./test/lab/cmd/lab", ""); err != nil {
-		return err
+		return false, err
 	}
-	return os.WriteFile(stampFile, []byte(stamp), 0o644)
+	return true, os.WriteFile(stampFile, []byte(stamp), 0o644)
 }
 
 func (l *Lab) haveBinaries(v Versions) bool {
@@ -216,25 +216,25 @@ ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELE
 
 // buildPackages builds kubeadm, kubelet and kubectl .debs for every
 // Kubernetes version and one signed repository per minor.
-func (l *Lab) buildPackages(ctx context.Context, v Versions) error {
+func (l *Lab) buildPackages(ctx context.Context, v Versions) (built bool, err error) {
 	// the packages follow the lab binaries and the components: rebuilt
 	// only when either changed
 	stamp, err := l.packagesStamp(v)
 	if err != nil {
-		return err
+		return false, err
 	}
 	stampFile := filepath.Join(l.aptRoot(), ".packages")
 	if b, err := os.ReadFile(stampFile); err == nil && stamp != "" && string(b) == stamp && l.haveRepos(v) {
-		return nil
+		return false, nil
 	}
 	if err := l.buildPackagesNow(ctx, v); err != nil {
-		return err
+		return false, err
 	}
 	// the first build also made the repository key the stamp needs
 	if stamp, err = l.packagesStamp(v); err != nil {
-		return err
+		return false, err
 	}
-	return os.WriteFile(stampFile, []byte(stamp), 0o644)
+	return true, os.WriteFile(stampFile, []byte(stamp), 0o644)
 }
 
 func (l *Lab) haveRepos(v Versions) bool {

@@ -4,6 +4,7 @@
 #   build-kube.sh 1.36.3                  (control plane, kubeadm, kubectl)
 #   build-kube.sh 1.36.2 kubeadm kubectl  (only these)
 set -euo pipefail
+. "$(dirname "$0")/timing.sh"
 ver=${1#v}
 shift
 cache=${KUBEPLAY_LAB_CACHE:-$HOME/.cache/kubeplay/lab}
@@ -16,7 +17,8 @@ bins=(kube-apiserver kube-controller-manager kube-scheduler kubeadm kubectl)
 if [ $# -gt 0 ]; then bins=("$@"); fi
 missing=0
 for b in "${bins[@]}"; do [ -x "$out/$b" ] || missing=1; done
-if [ $missing = 0 ]; then echo "kube v$ver: cached in $out"; exit 0; fi
+what="build kube v$ver"; [ $# -gt 0 ] && what+=" ($*)"
+if [ $missing = 0 ]; then echo "kube v$ver: cached in $out"; timing_record "$what" cached; exit 0; fi
 
 major=${ver%%.*}; rest=${ver#*.}; minor=${rest%%.*}
 work=$cache/build/kube-v$ver
@@ -65,3 +67,4 @@ for b in "${bins[@]}"; do
   mv "$out/$b.tmp" "$out/$b"
 done
 echo "kube v$ver: built into $out"
+timing_record "$what" built
