@@ -33,6 +33,11 @@ var (
 	ErrAbort = errors.New("aborted")
 	// ErrAssertion marks an assert step whose condition did not hold.
 	ErrAssertion = errors.New("assertion failed")
+	// ErrModulePanic marks a module that panicked: its host fails, the
+	// others go on.
+	ErrModulePanic = errors.New("module panicked")
+	// ErrInternal marks a defect of kubeplay's engine itself.
+	ErrInternal = errors.New("internal error")
 )
 
 // retryable wraps an error that a retry may cure (network blips, 5xx, 429).
@@ -102,7 +107,9 @@ func (e *RunError) Unwrap() []error {
 	return out
 }
 
-// ExitCode maps an error to the CLI exit code.
+// ExitCode maps an error to the CLI exit code. A RunError means steps ran:
+// it is never ExitValidation ("nothing was touched"), even when a host
+// failed on a parameter that only the run could check.
 func ExitCode(err error) int {
 	var re *RunError
 	switch {
@@ -112,10 +119,12 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	case errors.Is(err, ErrLockHeld):
 		return ExitLockHeld
-	case errors.Is(err, ErrValidation):
-		return ExitValidation
+	case errors.Is(err, ErrInternal):
+		return ExitError
 	case errors.As(err, &re):
 		return ExitHostFailed
+	case errors.Is(err, ErrValidation):
+		return ExitValidation
 	default:
 		return ExitError
 	}

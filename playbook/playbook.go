@@ -119,6 +119,9 @@ type Step struct {
 	// host?); nil follows the run.
 	CheckMode *bool
 	Tok       *token.Token
+	// File is the playbook file the step was written in, for run-time
+	// diagnostics.
+	File string
 }
 
 // Title is the step's display name.

@@ -214,7 +214,7 @@ func (l *loader) step(n *ytree.Node, id string, handler bool) *Step {
 		ID: id, Name: c.Name, When: c.When, Until: c.Until, ChangedWhen: c.ChangedWhen, FailedWhen: c.FailedWhen,
 		Register: c.Register, Retries: c.Retries, Delay: c.Delay, Backoff: c.Backoff, Timeout: c.Timeout,
 		IgnoreErrors: c.IgnoreErrors, Tags: c.Tags, RunOnce: c.RunOnce, DelegateTo: c.DelegateTo, NoLog: c.NoLog,
-		Notify: c.Notify, CheckMode: c.CheckMode, Tok: n.Tok,
+		Notify: c.Notify, CheckMode: c.CheckMode, Tok: n.Tok, File: l.d.File,
 	}
 	switch {
 	case s.Retries < 0:
@@ -280,7 +280,7 @@ func (l *loader) step(n *ytree.Node, id string, handler bool) *Step {
 // DecodeParams renders a step's params for one host's environment and
 // decodes them strictly into the module's typed struct, then validates.
 func (s *Step) DecodeParams(env any) (modules.Params, error) {
-	d := &diag.List{File: s.Tok.Position.String()}
+	d := &diag.List{File: s.File}
 	p := s.Module.NewParams()
 	ytree.Decode(s.Params, p, env, nil, d)
 	if err := d.Err(); err != nil {

@@ -81,6 +81,7 @@ type fakeParams struct {
 	Changed   bool     `yaml:"changed"`
 	Undo      bool     `yaml:"undo"`
 	Block     bool     `yaml:"block"` // wait for ctx cancellation
+	PanicOn   []string `yaml:"panic_on"`
 }
 
 func (p *fakeParams) Validate() error {
@@ -102,6 +103,10 @@ func (m fakeMod) Run(ctx context.Context, t *modules.Target, p modules.Params) (
 	fp := p.(*fakeParams)
 	key := t.Host.Name + ":" + fp.Tag
 	m.calls.add(key)
+	if slices.Contains(fp.PanicOn, t.Host.Name) {
+		var m map[string]int
+		m["boom"]++ // a module's nil-map bug
+	}
 	if fp.Block {
 		<-ctx.Done()
 		return modules.Result{}, ctx.Err()
@@ -129,16 +134,24 @@ func (m fakeMod) Check(_ context.Context, t *modules.Target, p modules.Params) (
 	return modules.Result{Changed: fp.Changed, Msg: "would do " + fp.Tag}, nil
 }
 
-// undoMod is fakeMod with a built-in Undo.
-type undoMod struct{ fakeMod }
+// undoMod is fakeMod with a built-in Undo. on records, per undo, the
+// connection it was handed.
+type undoMod struct {
+	fakeMod
+	on *calls
+}
 
 func (m undoMod) Undo(_ context.Context, t *modules.Target, p modules.Params, _ modules.Result) error {
 	m.calls.add("undo:" + t.Host.Name + ":" + p.(*fakeParams).Tag)
+	if c, ok := t.Conn.(fakeConn); ok && m.on != nil {
+		m.on.add(t.Host.Name + ":" + p.(*fakeParams).Tag + "@" + c.name)
+	}
 	return nil
 }
 
-// fakeConn satisfies modules.Conn; the fake modules never use it.
-type fakeConn struct{}
+// fakeConn satisfies modules.Conn; the fake modules never use it. Its
+// name says whose connection it is ("ssh:h1", "local").
+type fakeConn struct{ name string }
 
 func (fakeConn) Exec(context.Context, modules.Cmd) (modules.ExecResult, error) {
 	return modules.ExecResult{}, nil
@@ -153,5 +166,5 @@ func (f *fakeConnector) Connect(_ context.Context, h *inventory.Host) (modules.C
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.connects = append(f.connects, h.Name)
-	return fakeConn{}, nil
+	return fakeConn{name: "ssh:" + h.Name}, nil
 }

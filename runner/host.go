@@ -103,10 +103,4 @@ func must(err error) {
 }
 
 // factsCopy is the host's facts for a module to read.
-func (hs *hostState) currentConn() modules.Conn {
-	hs.connMu.Lock()
-	defer hs.connMu.Unlock()
-	return hs.conn
-}
-
 func (hs *hostState) factsCopy() map[string]any { return maps.Clone(hs.facts) }

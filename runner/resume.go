@@ -89,14 +89,10 @@ func (e *engine) resumeStep(ctx context.Context, sc *scope, si int, step *playbo
 			return events.Failed, modules.Result{}, err, true
 		}
 		target := e.target(hs, true, log)
-		if _, local := step.Module.(modules.LocalOnly); !local {
-			conn, err := e.conn(ctx, step, hs)
-			if err != nil {
-				return events.Failed, modules.Result{}, err, true
-			}
-			target.Conn = conn
+		if target.Conn, err = e.stepConn(ctx, step, hs); err != nil {
+			return events.Failed, modules.Result{}, err, true
 		}
-		probe, err := checker.Check(ctx, target, params)
+		probe, err := guard(log, step.Module.Name(), func() (modules.Result, error) { return checker.Check(ctx, target, params) })
 		if err != nil || probe.Changed {
 			log.Info("unknown outcome in the earlier run: running the step again", zap.String("from", e.opts.Resume.From))
 			return "", modules.Result{}, nil, false

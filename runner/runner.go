@@ -88,6 +88,9 @@ type engine struct {
 	started bool
 	// begun is when the run started.
 	begun time.Time
+	// touched is set once a step has started on a host: from then on an
+	// error that stops the run is no longer "nothing was touched".
+	touched atomic.Bool
 }
 
 // Run executes the playbook against the inventory.
@@ -144,7 +147,7 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 		startEv.Msg = "resumes run " + opts.Resume.From
 	}
 	e.emit(startEv)
-	runErr := e.run(ctx, limit)
+	runErr := e.runGuarded(ctx, limit)
 	end := events.Event{Type: events.RunEnd, Duration: opts.Clock.Now().Sub(start), Outcome: events.OK}
 	if runErr != nil {
 		end.Outcome, end.Error = events.Failed, runErr.Error()
@@ -154,6 +157,25 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 	}
 	e.emit(end)
 	return e.recap, runErr
+}
+
+// runGuarded is run, with a panic of the engine itself reported as an
+// internal error (exit 1) after run.end, instead of killing the process.
+func (e *engine) runGuarded(ctx context.Context, limit []string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.opts.Log.Error("engine panicked", zap.Any("panic", r), zap.Stack("stack"))
+			err = fmt.Errorf("%w: %v", failure.ErrInternal, r)
+		}
+	}()
+	err = e.run(ctx, limit)
+	var re *failure.RunError
+	if err != nil && e.touched.Load() && errors.Is(err, failure.ErrValidation) && !errors.As(err, &re) {
+		// a play's hosts or serial that only resolved after earlier plays
+		// ran: the run stopped partway, it did not leave things untouched
+		return &failure.RunError{Play: "(run)", Reason: err.Error()}
+	}
+	return err
 }
 
 func (e *engine) run(ctx context.Context, limit []string) error {
@@ -388,7 +410,7 @@ func (e *engine) selected(step *playbook.Step) bool {
 func (e *engine) runStepOnHosts(ctx context.Context, sc *scope, part string, si int, step *playbook.Step, hosts []string) {
 	if step.RunOnce {
 		first := hosts[0]
-		e.runStep(ctx, sc, part, si, step, e.state(first))
+		e.runStepGuarded(ctx, sc, part, si, step, e.state(first))
 		reg, ok := e.state(first).registered[step.Register]
 		if step.Register != "" && ok {
 			for _, h := range hosts[1:] {
@@ -405,10 +427,24 @@ func (e *engine) runStepOnHosts(ctx context.Context, sc *scope, part string, si 
 		go func(hs *hostState) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			e.runStep(ctx, sc, part, si, step, hs)
+			e.runStepGuarded(ctx, sc, part, si, step, hs)
 		}(e.state(h))
 	}
 	wg.Wait()
+}
+
+// runStepGuarded is runStep on a host's goroutine. A panic of the engine
+// there (modules' own panics are caught by guard) fails that host with an
+// internal error, so that the process survives to roll back and report.
+func (e *engine) runStepGuarded(ctx context.Context, sc *scope, part string, si int, step *playbook.Step, hs *hostState) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.opts.Log.Error("engine panicked", zap.String("host", hs.host.Name), zap.Any("panic", r), zap.Stack("stack"))
+			hs.failed, hs.failStep = true, step.Title()
+			hs.failErr = fmt.Errorf("%w: %v", failure.ErrInternal, r)
+		}
+	}()
+	e.runStep(ctx, sc, part, si, step, hs)
 }
 
 func (e *engine) emit(ev events.Event) {

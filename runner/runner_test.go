@@ -24,13 +24,15 @@ type harness struct {
 	rec   *events.Recorder
 	conn  *fakeConnector
 	reg   *modules.Registry
+	// undoOn records each fakeundo Undo's host, tag and connection
+	undoOn *calls
 }
 
 func newHarness() *harness {
-	c := &calls{}
+	c, on := &calls{}, &calls{}
 	return &harness{
-		calls: c, clock: newFakeClock(), rec: &events.Recorder{}, conn: &fakeConnector{},
-		reg: modules.NewRegistry(newFake(c, "fake"), undoMod{newFake(c, "fakeundo")}, modules.Assert{}, modules.SetVars{}, modules.Debug{}),
+		calls: c, clock: newFakeClock(), rec: &events.Recorder{}, conn: &fakeConnector{}, undoOn: on,
+		reg: modules.NewRegistry(newFake(c, "fake"), undoMod{newFake(c, "fakeundo"), on}, modules.Assert{}, modules.SetVars{}, modules.Debug{}),
 	}
 }
 

@@ -32,6 +32,7 @@ func (e *engine) runStep(ctx context.Context, sc *scope, part string, si int, st
 	log := e.opts.Log.With(zap.String("play", sc.play.Name), zap.String("step", step.Title()), zap.String("host", name))
 	start := e.opts.Clock.Now()
 	ev.Type = events.HostStart
+	e.touched.Store(true)
 	e.emit(ev)
 
 	var outcome events.Outcome
@@ -120,12 +121,8 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 	if check && !canCheck {
 		return events.Skipped, modules.Result{Msg: "module has no check mode"}, nil
 	}
-	if _, local := step.Module.(modules.LocalOnly); !local {
-		conn, err := e.conn(ctx, step, hs)
-		if err != nil {
-			return events.Failed, modules.Result{}, err
-		}
-		target.Conn = conn
+	if target.Conn, err = e.stepConn(ctx, step, hs); err != nil {
+		return events.Failed, modules.Result{}, err
 	}
 
 	delay := step.Delay
@@ -139,9 +136,9 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 			actx, cancel = context.WithTimeout(ctx, step.Timeout)
 		}
 		if check {
-			res, err = checker.Check(actx, target, params)
+			res, err = guard(log, step.Module.Name(), func() (modules.Result, error) { return checker.Check(actx, target, params) })
 		} else {
-			res, err = step.Module.Run(actx, target, params)
+			res, err = guard(log, step.Module.Name(), func() (modules.Result, error) { return step.Module.Run(actx, target, params) })
 		}
 		cancel()
 		if err != nil && step.Timeout > 0 && errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
@@ -252,11 +249,23 @@ func backoff(delay time.Duration, factor float64, attempt int) time.Duration {
 	return time.Duration(float64(delay) * math.Pow(factor, float64(attempt-1)))
 }
 
-// conn returns the connection a step uses on a host.
-func (e *engine) conn(ctx context.Context, step *playbook.Step, hs *hostState) (modules.Conn, error) {
-	if step.DelegateTo == "localhost" || hs.host.Local {
+// stepConn picks the connection a step uses on a host: none for a module
+// that only talks to the API, the runner's own for delegate_to: localhost
+// and the implicit localhost, else the host's. It is the one place this is
+// decided: a step, its rollback steps and its Undo all go through it, so an
+// undo always runs on the machine the step changed.
+func (e *engine) stepConn(ctx context.Context, step *playbook.Step, hs *hostState) (modules.Conn, error) {
+	if _, apiOnly := step.Module.(modules.LocalOnly); apiOnly {
+		return nil, nil
+	}
+	return e.connFor(ctx, hs, step.DelegateTo == "localhost" || hs.host.Local)
+}
+
+// connFor is the runner's local connection, or hs's host connection.
+func (e *engine) connFor(ctx context.Context, hs *hostState, local bool) (modules.Conn, error) {
+	if local {
 		if e.opts.Local == nil {
-			return nil, errors.New("delegate_to localhost: no local transport")
+			return nil, errors.New("localhost: no local transport")
 		}
 		return e.opts.Local, nil
 	}
@@ -298,13 +307,7 @@ func (p peers) Conn(ctx context.Context, name string) (modules.Conn, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownPeer, name)
 	}
-	if h.Local {
-		if p.e.opts.Local == nil {
-			return nil, errors.New("localhost: no local transport")
-		}
-		return p.e.opts.Local, nil
-	}
-	return p.e.hostConn(ctx, p.e.state(name))
+	return p.e.connFor(ctx, p.e.state(name), h.Local)
 }
 
 // rollback unwinds a host's rollback stack, newest first, under a fresh
@@ -327,9 +330,7 @@ func (e *engine) rollback(ctx context.Context, sc *scope, hs *hostState) {
 		if len(ent.step.Rollback) > 0 {
 			err = e.runRollbackSteps(rctx, sc, ent, hs)
 		} else {
-			target := e.target(hs, false, e.opts.Log.With(zap.String("host", hs.host.Name)))
-			target.Conn = hs.currentConn()
-			err = ent.undoer.Undo(rctx, target, ent.params, ent.result)
+			err = e.undo(rctx, ent, hs)
 		}
 		ev.Type, ev.Duration, ev.Outcome = events.RollbackEnd, e.opts.Clock.Now().Sub(start), events.RolledBack
 		if err != nil {
@@ -338,6 +339,33 @@ func (e *engine) rollback(ctx context.Context, sc *scope, hs *hostState) {
 		e.emit(ev)
 		e.recap.Record(hs.host.Name, ev.Outcome, 0)
 	}
+}
+
+// undo runs a module's own Undo on the connection its step used.
+func (e *engine) undo(ctx context.Context, ent rollbackEntry, hs *hostState) error {
+	target := e.target(hs, false, e.opts.Log.With(zap.String("host", hs.host.Name)))
+	conn, err := e.stepConn(ctx, ent.step, hs)
+	if err != nil {
+		return err
+	}
+	target.Conn = conn
+	_, err = guard(target.Log, ent.step.Module.Name(), func() (modules.Result, error) {
+		return modules.Result{}, ent.undoer.Undo(ctx, target, ent.params, ent.result)
+	})
+	return err
+}
+
+// guard calls a module, turning a panic into an error of that host's step
+// (failure.ErrModulePanic): the host fails and rolls back, other hosts go
+// on. The stack goes to the log.
+func guard(log *zap.Logger, module string, call func() (modules.Result, error)) (res modules.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("module panicked", zap.String("module", module), zap.Any("panic", r), zap.Stack("stack"))
+			res, err = modules.Result{}, fmt.Errorf("%w: %s: %v", failure.ErrModulePanic, module, r)
+		}
+	}()
+	return call()
 }
 
 // runRollbackSteps runs a step's rollback: steps in order on the host.
@@ -360,15 +388,11 @@ func (e *engine) runRollbackSteps(ctx context.Context, sc *scope, ent rollbackEn
 		if err != nil {
 			return err
 		}
-		var conn modules.Conn
-		if _, local := rs.Module.(modules.LocalOnly); !local {
-			if conn, err = e.conn(ctx, rs, hs); err != nil {
-				return err
-			}
-		}
 		target := e.target(hs, false, e.opts.Log.With(zap.String("host", hs.host.Name)))
-		target.Conn = conn
-		if _, err := rs.Module.Run(ctx, target, p); err != nil {
+		if target.Conn, err = e.stepConn(ctx, rs, hs); err != nil {
+			return err
+		}
+		if _, err := guard(target.Log, rs.Module.Name(), func() (modules.Result, error) { return rs.Module.Run(ctx, target, p) }); err != nil {
 			return fmt.Errorf("rollback step %q: %w", rs.Title(), err)
 		}
 	}

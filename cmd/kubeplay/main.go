@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,14 @@ import (
 )
 
 func main() {
+	defer func() {
+		// a defect of kubeplay's own: exit 1 (Go's default for a panic is
+		// 2, which means "nothing was touched")
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "internal error: %v\n%s", r, debug.Stack())
+			os.Exit(failure.ExitError)
+		}
+	}()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

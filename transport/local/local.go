@@ -10,15 +10,27 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"syscall"
+	"time"
 
+	"github.com/kubeplay/kubeplay/failure"
 	"github.com/kubeplay/kubeplay/modules"
 )
 
 // Conn executes commands locally.
 type Conn struct{}
 
+// killGrace is how long a cancelled command's process group has after
+// SIGTERM before it is killed and its pipes are closed.
+const killGrace = 2 * time.Second
+
 // Exec runs c and waits for it. A non-zero exit is reported in RC, not as an
 // error; errors mean the command could not be run or was cancelled.
+//
+// The command runs in a process group of its own. When ctx ends (a step's
+// timeout, Ctrl-C) the whole group gets SIGTERM, then SIGKILL after
+// killGrace, and Exec returns at once with an unknown outcome: the command
+// may have had part of its effect.
 func (Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, error) {
 	var cmd *exec.Cmd
 	switch {
@@ -39,11 +51,21 @@ func (Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, error)
 	cmd.Stdin = c.Stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = killGrace
 	err := cmd.Run()
+	if cmd.Process != nil {
+		// whatever the group left behind (a child that ignored SIGTERM, a
+		// background job) does not outlive the step
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 	res := modules.ExecResult{Stdout: out.String(), Stderr: errb.String()}
 	var ee *exec.ExitError
 	switch {
-	case err == nil:
+	case err == nil && ctx.Err() == nil:
+	case ctx.Err() != nil && cmd.Process != nil:
+		return res, fmt.Errorf("%w: %s interrupted: %w", failure.ErrUnknownOutcome, c.String(), ctx.Err())
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("run %s: %w", c.String(), ctx.Err())
 	case errors.As(err, &ee):

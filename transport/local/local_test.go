@@ -2,9 +2,14 @@ package local
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kubeplay/kubeplay/failure"
 	"github.com/kubeplay/kubeplay/modules"
 	"github.com/kubeplay/kubeplay/secret"
 )
@@ -22,5 +27,26 @@ func TestExec(t *testing.T) {
 	}
 	if _, err := (Conn{}).Exec(ctx, modules.Cmd{Argv: []string{"/nonexistent/x"}}); err == nil {
 		t.Fatal("missing binary should be an error")
+	}
+}
+
+// A timeout ends the command and its children at once, with an unknown
+// outcome (the command may have done part of its work).
+func TestExecTimeoutKillsTheProcessGroup(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "child-alive")
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	// the child outlives its shell unless the whole group is killed
+	_, err := Conn{}.Exec(ctx, modules.Cmd{Shell: `(sleep 3; touch ` + marker + `) & sleep 30; echo done`})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Exec returned after %s: the command was not ended", took)
+	}
+	if !errors.Is(err, failure.ErrUnknownOutcome) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want an unknown outcome from the deadline, got %v", err)
+	}
+	time.Sleep(3500 * time.Millisecond)
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a child of the command survived the timeout")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,10 +22,36 @@ import (
 	"github.com/kubeplay/kubeplay/transport/ssh"
 )
 
-// hangServer listens on loopback. With speak false it accepts TCP and never
-// says a word (a handshake that hangs); with speak true it completes the
-// SSH handshake, accepts any key, and then never answers a channel open.
-func hangServer(t *testing.T, speak bool) (addr string, knownHosts string, clientKey string) {
+// serverMode is how a loopback test server misbehaves.
+type serverMode int
+
+const (
+	silent       serverMode = iota // accepts TCP, never says a word: a handshake that hangs
+	noChannel                      // completes the handshake, never answers a channel open
+	stuckCommand                   // starts every command and never ends it
+	deafAfterExec                  // starts a command, then reads nothing more (sshd while the command's pipes are open)
+)
+
+// deafConn stops reading once deaf is closed, until stop is.
+type deafConn struct {
+	net.Conn
+	deaf, stop chan struct{}
+}
+
+func (c deafConn) Read(p []byte) (int, error) {
+	select {
+	case <-c.deaf:
+		<-c.stop
+		return 0, io.EOF
+	default:
+		return c.Conn.Read(p)
+	}
+}
+
+// hangServer listens on loopback and misbehaves as mode says. It accepts
+// any client key. Requests it receives on sessions (exec, signal, ...)
+// are sent on reqs, and "close" when the client closes a session.
+func hangServer(t *testing.T, mode serverMode) (addr string, knownHosts string, clientKey string, reqs <-chan string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,7 +59,9 @@ func hangServer(t *testing.T, speak bool) (addr string, knownHosts string, clien
 	}
 	var mu sync.Mutex
 	var conns []net.Conn
+	stop := make(chan struct{})
 	t.Cleanup(func() {
+		close(stop)
 		l.Close()
 		mu.Lock()
 		defer mu.Unlock()
@@ -44,6 +73,7 @@ func hangServer(t *testing.T, speak bool) (addr string, knownHosts string, clien
 	hostSigner, _ := gossh.NewSignerFromKey(hostPriv)
 	cfg := &gossh.ServerConfig{PublicKeyCallback: func(gossh.ConnMetadata, gossh.PublicKey) (*gossh.Permissions, error) { return nil, nil }}
 	cfg.AddHostKey(hostSigner)
+	seen := make(chan string, 100)
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -53,17 +83,41 @@ func hangServer(t *testing.T, speak bool) (addr string, knownHosts string, clien
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
-			if !speak {
-				continue // silence
+			if mode == silent {
+				continue
 			}
+			deaf := make(chan struct{})
+			var once sync.Once
 			go func() {
-				_, chans, reqs, err := gossh.NewServerConn(c, cfg)
+				_, chans, reqs, err := gossh.NewServerConn(deafConn{c, deaf, stop}, cfg)
 				if err != nil {
 					return
 				}
 				go gossh.DiscardRequests(reqs)
-				for range chans {
-					// never accepted, never rejected
+				for nc := range chans {
+					if mode == noChannel {
+						continue // never accepted, never rejected
+					}
+					ch, chReqs, err := nc.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						for r := range chReqs {
+							seen <- r.Type
+							if r.WantReply {
+								r.Reply(true, nil)
+							}
+							if r.Type == "exec" && mode == deafAfterExec {
+								once.Do(func() { close(deaf) })
+							}
+						}
+						seen <- "close"
+						// like sshd with a child still running: our side
+						// stays open until the command would have ended
+						<-stop
+						ch.Close()
+					}()
 				}
 			}()
 		}
@@ -83,7 +137,7 @@ func hangServer(t *testing.T, speak bool) (addr string, knownHosts string, clien
 	}
 	clientKey = filepath.Join(dir, "id_ed25519")
 	os.WriteFile(clientKey, encodePEM(pemBlock), 0o600)
-	return l.Addr().String(), knownHosts, clientKey
+	return l.Addr().String(), knownHosts, clientKey, seen
 }
 
 // ANCHORS B8 case 3: a peer that accepts TCP but never finishes the
@@ -92,7 +146,11 @@ func hangServer(t *testing.T, speak bool) (addr string, knownHosts string, clien
 func TestHandshakeAndChannelOpenHangsAreBounded(t *testing.T) {
 	ctx := context.Background()
 	for _, speak := range []bool{false, true} {
-		addr, kh, key := hangServer(t, speak)
+		mode := silent
+		if speak {
+			mode = noChannel
+		}
+		addr, kh, key, _ := hangServer(t, mode)
 		host, port, _ := net.SplitHostPort(addr)
 		p, _ := strconv.Atoi(port)
 		c := ssh.NewConnector(ssh.Options{KnownHosts: kh, SSHConfig: "none", IdentityFiles: []string{key},
@@ -116,5 +174,52 @@ func TestHandshakeAndChannelOpenHangsAreBounded(t *testing.T) {
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("speak=%v: took %s, bound is 500ms", speak, d)
 		}
+	}
+}
+
+// A step's timeout ends a command at once over SSH: the command is
+// signalled and its session closed, and Exec does not wait for a remote
+// end that may never come. The outcome is unknown.
+func TestExecTimeoutDoesNotWaitForTheRemoteEnd(t *testing.T) {
+	t.Run("server that never closes", func(t *testing.T) {
+		addr, kh, key, _ := hangServer(t, deafAfterExec)
+		testExecTimeout(t, addr, kh, key)
+	})
+	addr, kh, key, seen := hangServer(t, stuckCommand)
+	testExecTimeout(t, addr, kh, key)
+	var got []string
+	timeout := time.After(3 * time.Second)
+	for len(got) < 3 {
+		select {
+		case r := <-seen:
+			got = append(got, r)
+		case <-timeout:
+			t.Fatalf("server saw %v; want exec, signal, close", got)
+		}
+	}
+	if got[0] != "exec" || got[1] != "signal" || got[2] != "close" {
+		t.Fatalf("server saw %v; want exec, signal, close", got)
+	}
+}
+
+func testExecTimeout(t *testing.T, addr, kh, key string) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	c := ssh.NewConnector(ssh.Options{KnownHosts: kh, SSHConfig: "none", IdentityFiles: []string{key}})
+	h := &inventory.Host{Name: "stuck", Address: host, Port: p, User: "root", UserGiven: true, PortGiven: true}
+	conn, err := c.Connect(context.Background(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = conn.Exec(ctx, modules.Cmd{Shell: "sleep 30; echo done"})
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("Exec returned after %s", took)
+	}
+	if !errors.Is(err, failure.ErrUnknownOutcome) || failure.IsRetryable(err) {
+		t.Fatalf("want an unknown outcome, not retryable; got %v", err)
 	}
 }

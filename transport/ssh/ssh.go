@@ -437,7 +437,9 @@ func (s *Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, err
 		return modules.ExecResult{}, err
 	}
 	defer sess.Close()
-	var out, errb bytes.Buffer
+	// the session's copy goroutines may still write after an interrupted
+	// Exec has returned: the buffers are safe to read meanwhile
+	var out, errb syncBuffer
 	var bstderr *becomeStderr
 	if bc != nil {
 		bstderr = &becomeStderr{b: bc, w: &errb}
@@ -463,9 +465,12 @@ func (s *Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, err
 	select {
 	case err = <-done:
 	case <-ctx.Done():
+		// the remote end is not waited for: a command that ignores the
+		// signal (or a server that does not deliver it) would hold the
+		// step for as long as it runs. Closing the channel hangs up its
+		// pipes; Wait's goroutine ends when the server closes it.
 		_ = sess.Signal(gossh.SIGTERM)
 		sess.Close()
-		<-done
 		return modules.ExecResult{Stdout: out.String(), Stderr: errb.String()},
 			fmt.Errorf("%w: %s on %s interrupted: %w", failure.ErrUnknownOutcome, firstWord(c), s.host.Name, ctx.Err())
 	}
@@ -652,4 +657,22 @@ func (s *Conn) ReadFile(ctx context.Context, path string) ([]byte, error) {
 		return nil, failure.Retryable(fmt.Errorf("read %s on %s: %w", path, s.host.Name, err))
 	}
 	return b, nil
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -1,0 +1,89 @@
+package runner
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kubeplay/kubeplay/events"
+	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/inventory"
+)
+
+// A module that panics fails its host only: the host rolls back, the other
+// host finishes, run.end is written and the exit code is 3.
+func TestModulePanicFailsOnlyThatHost(t *testing.T) {
+	h := newHarness()
+	yml := header + `plays:
+  - hosts: nodes
+    max_fail_percentage: 50
+    steps:
+      - fake: {tag: a}
+        rollback:
+          - fake: {tag: undo-a}
+      - fake: {tag: b, panic_on: [h1]}
+      - fake: {tag: c}
+`
+	_, err := h.run(t, yml, hostsInv(t, 2), nil)
+	if !errors.Is(err, failure.ErrModulePanic) || failure.ExitCode(err) != failure.ExitHostFailed {
+		t.Fatalf("want a module panic, exit 3; got %v (exit %d)", err, failure.ExitCode(err))
+	}
+	if h.calls.count("h1:undo-a") != 1 || h.calls.count("h2:c") != 1 || h.calls.count("h1:c") != 0 {
+		t.Fatalf("calls %v", h.calls.all())
+	}
+	if ends := h.rec.Filter(events.RunEnd); len(ends) != 1 || ends[0].Outcome != events.Failed {
+		t.Fatalf("run.end %+v", ends)
+	}
+}
+
+// A parameter that only the run can check (a host var rendered into an
+// integer) fails after earlier steps changed things: that is a host's
+// failure (exit 3), never "validation failed, nothing was touched" (2).
+func TestRunTimeDecodeErrorAfterChangesIsNotExit2(t *testing.T) {
+	h := newHarness()
+	inv, err := inventory.Parse("inv.yaml", []byte("groups:\n  nodes:\n    hosts: [h1]\n    vars: {n: abc}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	yml := header + `plays:
+  - hosts: nodes
+    steps:
+      - fake: {tag: a, changed: true}
+      - fake: {tag: b, fail_times: '{{ host.vars.n }}'}
+`
+	_, err = h.run(t, yml, inv, nil)
+	if err == nil || failure.ExitCode(err) != failure.ExitHostFailed {
+		t.Fatalf("want exit 3, got %v (exit %d)", err, failure.ExitCode(err))
+	}
+	if !strings.Contains(err.Error(), "test.yaml:") || strings.Contains(err.Error(), "[level:") {
+		t.Fatalf("the diagnostic should name the playbook file: %v", err)
+	}
+}
+
+// A play whose hosts only fail to resolve after an earlier play ran stops
+// the run partway: exit 3, not 2.
+func TestPlayErrorAfterEarlierPlaysIsNotExit2(t *testing.T) {
+	h := newHarness()
+	yml := header + `plays:
+  - hosts: nodes
+    steps:
+      - fake: {tag: a, changed: true}
+  - hosts: 'nosuchgroup'
+    steps:
+      - fake: {tag: b}
+`
+	_, err := h.run(t, yml, hostsInv(t, 1), nil)
+	if err == nil || failure.ExitCode(err) != failure.ExitHostFailed {
+		t.Fatalf("want exit 3, got %v (exit %d)", err, failure.ExitCode(err))
+	}
+	// the same error before anything ran is a validation error
+	yml = header + `plays:
+  - hosts: 'nosuchgroup'
+    steps:
+      - fake: {tag: b}
+`
+	_, err = h.run(t, yml, hostsInv(t, 1), nil)
+	if failure.ExitCode(err) != failure.ExitValidation {
+		t.Fatalf("want exit 2 before anything ran, got %v (exit %d)", err, failure.ExitCode(err))
+	}
+}
