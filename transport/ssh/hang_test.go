@@ -26,10 +26,10 @@ import (
 type serverMode int
 
 const (
-	silent       serverMode = iota // accepts TCP, never says a word: a handshake that hangs
-	noChannel                      // completes the handshake, never answers a channel open
-	stuckCommand                   // starts every command and never ends it
-	deafAfterExec                  // starts a command, then reads nothing more (sshd while the command's pipes are open)
+	silent        serverMode = iota // accepts TCP, never says a word: a handshake that hangs
+	noChannel                       // completes the handshake, never answers a channel open
+	stuckCommand                    // starts every command and never ends it
+	deafAfterExec                   // starts a command, then reads nothing more (sshd while the command's pipes are open)
 )
 
 // deafConn stops reading once deaf is closed, until stop is.
