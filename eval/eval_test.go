@@ -2,6 +2,7 @@ package eval
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/kubeplay/kubeplay/secret"
@@ -117,5 +118,27 @@ func TestParseVersion(t *testing.T) {
 		if _, err := ParseVersion(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
+	}
+}
+
+// A secret's plaintext never enters an expression: a method call on it is
+// refused when the playbook loads, wherever it stands.
+func TestSecretMethodsRefusedAtCompile(t *testing.T) {
+	env := reflect.TypeOf(struct {
+		Tok secret.String `expr:"tok"`
+	}{})
+	c := NewCompiler(env)
+	for _, src := range []string{`tok.Reveal()`, `b64(tok.Reveal())`, `tok.Reveal() == "x"`, `tok.MarshalText()`, `tok.String() != ""`} {
+		_, err := c.CompileAny(src)
+		if err == nil || !strings.Contains(err.Error(), "of a secret cannot be used") {
+			t.Errorf("%s: want refusal, got %v", src, err)
+		}
+	}
+	if _, err := c.CompileTemplate(`token={{ tok.Reveal() }}`); err == nil {
+		t.Error("a template revealing a secret compiled")
+	}
+	// passed on whole, a secret is fine
+	if _, err := c.CompileAny(`tok`); err != nil {
+		t.Errorf("tok: %v", err)
 	}
 }

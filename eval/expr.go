@@ -69,16 +69,20 @@ type Expr struct {
 // CompileBool compiles a bare expression that must yield a bool
 // (when, until, changed_when, failed_when, assert).
 func (c *Compiler) CompileBool(src string) (*Expr, error) {
-	p, err := expr.Compile(src, c.options(expr.AsBool())...)
-	if err != nil {
-		return nil, readable(err)
-	}
-	return &Expr{Source: src, program: p}, nil
+	return c.compile(src, expr.AsBool())
 }
 
 // CompileAny compiles a bare expression of any type.
 func (c *Compiler) CompileAny(src string) (*Expr, error) {
-	p, err := expr.Compile(src, c.options()...)
+	return c.compile(src)
+}
+
+func (c *Compiler) compile(src string, extra ...expr.Option) (*Expr, error) {
+	guard := &secretGuard{}
+	p, err := expr.Compile(src, c.options(append(extra, expr.Patch(guard))...)...)
+	if err == nil && guard.err != nil {
+		err = guard.err.Bind(file.NewSource(src))
+	}
 	if err != nil {
 		return nil, readable(err)
 	}
@@ -201,6 +205,17 @@ func closing(s string) int {
 // Single reports whether the template is exactly one expression, in which
 // case Render keeps the expression's native type.
 func (t *Template) Single() bool { return len(t.parts) == 1 && t.parts[0].expr != nil }
+
+// MaySecret reports whether an expression of the template is statically a
+// secret, so that its rendering is one.
+func (t *Template) MaySecret() bool {
+	for _, p := range t.parts {
+		if p.expr != nil && p.expr.Type() == secretType {
+			return true
+		}
+	}
+	return false
+}
 
 // Type is the static type of a single-expression template, else string.
 func (t *Template) Type() reflect.Type {

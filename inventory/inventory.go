@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -306,6 +307,28 @@ func (inv *Inventory) HostVars(host string) map[string]any {
 	}
 	if h, ok := inv.hosts[host]; ok {
 		maps.Copy(out, h.Vars)
+	}
+	return out
+}
+
+// secretVarName matches variable names that hold credentials
+// (ansible_become_password, registry_token, etcd_private_key, ...).
+var secretVarName = regexp.MustCompile(`(?i)(pass(word)?|secret|token|private_key|api_key|credential)s?$`)
+
+// IsSecretVar reports whether a variable's name says it holds a credential:
+// its value is masked wherever kubeplay prints.
+func IsSecretVar(name string) bool { return secretVarName.MatchString(name) }
+
+// SecretValues are the string values of every host's credential variables
+// (IsSecretVar), for a run's redactor.
+func (inv *Inventory) SecretValues() []string {
+	var out []string
+	for _, h := range inv.HostNames() {
+		for k, v := range inv.HostVars(h) {
+			if s, ok := v.(string); ok && IsSecretVar(k) {
+				out = append(out, s)
+			}
+		}
 	}
 	return out
 }

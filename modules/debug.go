@@ -10,7 +10,7 @@ type Debug struct{}
 
 // DebugParams are debug's parameters.
 type DebugParams struct {
-	Msg any `yaml:"msg" doc:"value to print; templates are rendered"`
+	Msg any `yaml:"msg" secrets:"display" doc:"value to print; templates are rendered (a secret prints as [REDACTED])"`
 }
 
 // Validate checks the parameters.

@@ -360,6 +360,9 @@ func (pb *Playbook) ResolveParams(given map[string]any) (reflect.Value, error) {
 			if err == nil {
 				err = ps.check(c)
 			}
+			if sv, isSecret := c.(secret.String); err == nil && isSecret {
+				err = secret.Check(sv.Reveal())
+			}
 			if err != nil {
 				errs = append(errs, fmt.Sprintf("param %s: %v", ps.Name, err))
 				continue

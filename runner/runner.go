@@ -119,6 +119,14 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 			opts.Redactor.Add(v.(secret.String).Reveal())
 		}
 	}
+	// credentials in the inventory (what `kubeplay inventory` masks) and
+	// in extra vars are masked in the run's output as well
+	opts.Redactor.Add(inv.SecretValues()...)
+	for k, v := range opts.ExtraVars {
+		if s, ok := v.(string); ok && inventory.IsSecretVar(k) {
+			opts.Redactor.Add(s)
+		}
+	}
 	e := &engine{
 		pb: pb, inv: inv, opts: opts, recap: newRecap(), params: params,
 		hosts: map[string]*hostState{}, started: opts.StartAtStep == "",
@@ -147,7 +155,7 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 		startEv.Msg = "resumes run " + opts.Resume.From
 	}
 	e.emit(startEv)
-	runErr := e.runGuarded(ctx, limit)
+	runErr := secret.RedactError(opts.Redactor, e.runGuarded(ctx, limit))
 	end := events.Event{Type: events.RunEnd, Duration: opts.Clock.Now().Sub(start), Outcome: events.OK}
 	if runErr != nil {
 		end.Outcome, end.Error = events.Failed, runErr.Error()

@@ -521,7 +521,7 @@ plays:
       - debug: {msg: 'token is {{ params.token }}'}
       - assert:
           that: ['params.token != params.token']
-          msg: 'bad {{ params.token }}'
+          msg: 'bad token'
 `
 	_, err := h.run(t, yml, hostsInv(t, 1), func(o *Options) { o.Params = map[string]any{"token": "s3cr3t-value"} })
 	if err == nil {

@@ -16,6 +16,14 @@ import (
 	"github.com/kubeplay/kubeplay/playbook"
 )
 
+// noLogError hides a no_log step's error text wherever it is printed (the
+// terminal, events, the log, run.end and the final error line); errors.Is
+// and errors.As still see what it wraps.
+type noLogError struct{ err error }
+
+func (e noLogError) Error() string { return "step failed (details hidden by no_log)" }
+func (e noLogError) Unwrap() error { return e.err }
+
 // errUntil marks an attempt whose until condition did not hold yet.
 var errUntil = errors.New("until condition not met")
 
@@ -45,6 +53,9 @@ func (e *engine) runStep(ctx context.Context, sc *scope, part string, si int, st
 	if !handled {
 		outcome, res, err = e.execute(ctx, sc, si, step, hs, log)
 	}
+	if err != nil && step.NoLog {
+		err = noLogError{err}
+	}
 	ev.Type, ev.Outcome, ev.Duration = events.HostEnd, outcome, e.opts.Clock.Now().Sub(start)
 	if step.NoLog {
 		ev.Msg = "(output hidden by no_log)"
@@ -66,9 +77,6 @@ func (e *engine) runStep(ctx context.Context, sc *scope, part string, si int, st
 	}
 	if err != nil {
 		ev.Error = err.Error()
-		if step.NoLog {
-			ev.Error = "step failed (details hidden by no_log)"
-		}
 	}
 	e.emit(ev)
 	e.recap.Record(name, outcome, ev.Duration)
@@ -149,8 +157,12 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 			break
 		}
 		wait := backoff(delay, step.Backoff, attempt)
+		shown := err
+		if step.NoLog {
+			shown = noLogError{err}
+		}
 		e.emit(events.Event{Type: events.Retry, Play: sc.play.Name, PlayIdx: sc.pi, Batch: sc.batch, Step: step.Title(),
-			StepIdx: si, Module: step.Module.Name(), Host: hs.host.Name, Attempt: attempt, Error: err.Error(),
+			StepIdx: si, Module: step.Module.Name(), Host: hs.host.Name, Attempt: attempt, Error: shown.Error(),
 			Msg: fmt.Sprintf("retrying in %s (%d/%d)", wait, attempt, step.Retries)})
 		select {
 		case <-ctx.Done():
@@ -333,6 +345,9 @@ func (e *engine) rollback(ctx context.Context, sc *scope, hs *hostState) {
 			err = e.undo(rctx, ent, hs)
 		}
 		ev.Type, ev.Duration, ev.Outcome = events.RollbackEnd, e.opts.Clock.Now().Sub(start), events.RolledBack
+		if err != nil && ent.step.NoLog {
+			err = noLogError{err}
+		}
 		if err != nil {
 			ev.Outcome, ev.Error = events.Failed, err.Error()
 		}

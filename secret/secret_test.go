@@ -1,8 +1,10 @@
 package secret
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -47,4 +49,33 @@ func FuzzRedactorMasksEveryOccurrence(f *testing.F) {
 			t.Fatalf("value %q survives in %q", value, out)
 		}
 	})
+}
+
+// The forms a secret takes when a command or module encodes it are masked
+// too.
+func TestRedactorMasksEncodedForms(t *testing.T) {
+	v := `p@ss "w/rd"+1`
+	r := NewRedactor()
+	r.Add(v)
+	b, _ := json.Marshal(map[string]string{"pw": v})
+	for _, text := range []string{
+		base64.StdEncoding.EncodeToString([]byte(v)),
+		base64.RawStdEncoding.EncodeToString([]byte(v)),
+		base64.URLEncoding.EncodeToString([]byte(v)),
+		url.QueryEscape(v),
+		url.PathEscape(v),
+		string(b),
+	} {
+		if out := r.Redact("x " + text + " y"); strings.Contains(out, text) || !strings.Contains(out, Redacted) {
+			t.Errorf("%q survives: %q", text, out)
+		}
+	}
+}
+
+func TestCheckRefusesSecretsTooShortToMask(t *testing.T) {
+	for v, ok := range map[string]bool{"": true, "a": false, "ab": false, "abc": true} {
+		if err := Check(v); (err == nil) != ok {
+			t.Errorf("Check(%q) = %v", v, err)
+		}
+	}
 }

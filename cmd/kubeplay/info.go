@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"regexp"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -195,8 +194,6 @@ func newShowCmd() *cobra.Command {
 	return cmd
 }
 
-var secretName = regexp.MustCompile(`(?i)(pass(word)?|secret|token|private_key|api_key|credential)s?$`)
-
 func newInventoryCmd() *cobra.Command {
 	var invPath, limit string
 	cmd := &cobra.Command{
@@ -245,7 +242,7 @@ func newInventoryCmd() *cobra.Command {
 				sort.Strings(keys)
 				for _, k := range keys {
 					v := vars[k]
-					if secretName.MatchString(k) {
+					if inventory.IsSecretVar(k) {
 						v = secret.Redacted
 					}
 					fmt.Fprintf(w, "    %s: %v\n", k, v)

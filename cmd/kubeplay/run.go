@@ -131,11 +131,14 @@ func newRunID() string {
 
 func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer) error {
 	if f.output != "text" && f.output != "json" {
-		return fmt.Errorf("--output must be text or json")
+		return fmt.Errorf("%w: --output must be text or json, got %q", failure.ErrValidation, f.output)
 	}
 	becomePW, err := becomePassword(f)
 	if err != nil {
 		return err
+	}
+	if err := secret.Check(becomePW.Reveal()); err != nil {
+		return fmt.Errorf("%w: become password: %w", failure.ErrValidation, err)
 	}
 	var prev *runRecord
 	var resume *runner.Resume
@@ -356,8 +359,17 @@ func (c *redactCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 func (c *redactCore) redact(fields []zapcore.Field) []zapcore.Field {
 	out := make([]zapcore.Field, len(fields))
 	for i, f := range fields {
-		if f.Type == zapcore.StringType {
+		switch f.Type {
+		case zapcore.StringType:
 			f.String = c.r.Redact(f.String)
+		case zapcore.ErrorType, zapcore.StringerType:
+			// zap.Error and zap.Stringer render their text only when
+			// encoded: render it here, redacted
+			if f.Interface != nil {
+				f = zap.String(f.Key, c.r.Redact(fmt.Sprint(f.Interface)))
+			}
+		case zapcore.ByteStringType:
+			f = zap.String(f.Key, c.r.Redact(string(f.Interface.([]byte))))
 		}
 		out[i] = f
 	}

@@ -44,6 +44,10 @@ type decoder struct {
 	env any
 	c   *eval.Compiler
 	d   *diag.List
+	// display is set inside a field tagged `secrets:"display"` (debug's
+	// msg): a value only shown to the user, where a secret may stand and
+	// shows as [REDACTED].
+	display bool
 }
 
 // expression compiles (once) a bare bool expression held by n.
@@ -101,6 +105,10 @@ func (dc *decoder) value(n *Node, v reflect.Value, path string) {
 	}
 	if n.Kind == Template {
 		if dc.env == nil {
+			// at load: a secret refused here now, not after earlier steps ran
+			if t := derefType(v.Type()); t != secretType && n.Tmpl.MaySecret() && !(dc.display && t.Kind() == reflect.Interface) {
+				dc.errf(n.Tok, path, "%s", secretHere(t))
+			}
 			return
 		}
 		out, err := n.Tmpl.Render(dc.env)
@@ -159,9 +167,20 @@ func (dc *decoder) value(n *Node, v reflect.Value, path string) {
 		}
 		v.Set(s)
 	case reflect.Interface:
+		// a free-form value (a YAML value to write, a patch) would carry a
+		// secret as the text "[REDACTED]": refused, at load where the type
+		// shows it, else when the step runs
+		if tok := secretTemplate(n); tok != nil && !dc.display {
+			dc.errf(tok, path, "%s", secretHere(v.Type()))
+			return
+		}
 		p, err := n.Plain(dc.env)
 		if err != nil {
 			dc.errf(n.Tok, path, "%v", err)
+			return
+		}
+		if !dc.display && containsSecret(p) {
+			dc.errf(n.Tok, path, "%s", secretHere(v.Type()))
 			return
 		}
 		if p != nil {
@@ -188,7 +207,10 @@ func (dc *decoder) structure(n *Node, v reflect.Value, path string) {
 			dc.errf(kv.Tok, path, "unknown key %q (allowed: %s)", kv.Name, strings.Join(sortedKeys(fields), ", "))
 			continue
 		}
+		display := dc.display
+		dc.display = display || v.Type().FieldByIndex(idx).Tag.Get("secrets") == "display"
 		dc.value(kv.Val, v.FieldByIndex(idx), join(path, kv.Name))
+		dc.display = display
 	}
 }
 
@@ -342,6 +364,10 @@ func toInt(val any, lenient bool) (int64, bool) {
 // assign converts a rendered template value into v.
 func (dc *decoder) assign(val any, v reflect.Value, tok *token.Token, path string) {
 	if s, ok := val.(secret.String); ok {
+		if dc.display && v.Kind() == reflect.Interface {
+			v.Set(reflect.ValueOf(s)) // shown, as [REDACTED]
+			return
+		}
 		if v.Type() != secretType {
 			dc.errf(tok, path, "a secret cannot be used here: only secret fields (stdin, environment and the like) take secrets")
 			return
@@ -480,4 +506,65 @@ func kindName(t reflect.Type) string {
 		}
 	}
 	return t.String()
+}
+
+func derefType(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+func secretHere(t reflect.Type) string {
+	if t.Kind() == reflect.Interface {
+		return "a secret cannot be used in a free-form value: it would be written as " + secret.Redacted + " (use a module's secret field, such as copy's secret_content)"
+	}
+	return "a secret cannot be used here: only secret fields (stdin, environment and the like) take secrets"
+}
+
+// secretTemplate returns the token of the first template under n whose
+// expression is statically a secret.
+func secretTemplate(n *Node) *token.Token {
+	if n == nil {
+		return nil
+	}
+	switch n.Kind {
+	case Template:
+		if n.Tmpl.MaySecret() {
+			return n.Tok
+		}
+	case Map:
+		for _, kv := range n.Keys {
+			if t := secretTemplate(kv.Val); t != nil {
+				return t
+			}
+		}
+	case Seq:
+		for _, it := range n.Items {
+			if t := secretTemplate(it); t != nil {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
+func containsSecret(v any) bool {
+	switch x := v.(type) {
+	case secret.String:
+		return true
+	case map[string]any:
+		for _, it := range x {
+			if containsSecret(it) {
+				return true
+			}
+		}
+	case []any:
+		for _, it := range x {
+			if containsSecret(it) {
+				return true
+			}
+		}
+	}
+	return false
 }
