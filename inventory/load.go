@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,13 +11,14 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"github.com/kubeplay/kubeplay/internal/diag"
+	"github.com/kubeplay/kubeplay/internal/input"
 	"github.com/kubeplay/kubeplay/internal/ytree"
 )
 
 // Load reads an inventory file in kubeplay YAML, Ansible YAML or Ansible INI
 // form (detected from the content).
 func Load(path string) (*Inventory, error) {
-	data, err := os.ReadFile(path)
+	data, err := input.ReadFile(path, input.MaxInventory)
 	if err != nil {
 		return nil, fmt.Errorf("read inventory: %w", err)
 	}
@@ -27,6 +27,10 @@ func Load(path string) (*Inventory, error) {
 
 // Parse parses inventory content; name is used in error positions.
 func Parse(name string, data []byte) (*Inventory, error) {
+	data, err := input.YAML(name, data, input.MaxInventory)
+	if err != nil {
+		return nil, err
+	}
 	if looksINI(data) {
 		inv, err := parseINI(name, data)
 		if err != nil {
@@ -103,6 +107,9 @@ func (inv *Inventory) native(root *ytree.Node, d *diag.List) {
 			}
 			inv.Kubeconfig = &k
 		case "hosts":
+			if !isMap(kv, "a mapping of host names to their settings (hosts: {cp1: {address: 10.0.0.11}})", d) {
+				continue
+			}
 			for _, h := range kv.Val.Keys {
 				var hs hostSpec
 				ytree.Decode(h.Val, &hs, nil, nil, d)
@@ -112,6 +119,9 @@ func (inv *Inventory) native(root *ytree.Node, d *diag.List) {
 				}
 			}
 		case "groups":
+			if !isMap(kv, "a mapping of group names (groups: {workers: {hosts: [w1, w2]}})", d) {
+				continue
+			}
 			for _, g := range kv.Val.Keys {
 				var gs groupSpec
 				ytree.Decode(g.Val, &gs, nil, nil, d)
@@ -175,6 +185,9 @@ func (inv *Inventory) ansibleGroup(name string, n *ytree.Node, d *diag.List) {
 	for _, kv := range n.Keys {
 		switch kv.Name {
 		case "hosts":
+			if !isMap(kv, "a mapping of host names (hosts: {cp1: {ansible_host: 10.0.0.11}})", d) {
+				continue
+			}
 			for _, h := range kv.Val.Keys {
 				if name == "all" {
 					inv.AddHost(h.Name)
@@ -194,6 +207,9 @@ func (inv *Inventory) ansibleGroup(name string, n *ytree.Node, d *diag.List) {
 			ytree.Decode(kv.Val, &vars, nil, nil, d)
 			inv.SetGroupVars(name, vars)
 		case "children":
+			if !isMap(kv, "a mapping of group names (children: {kube_node: {}})", d) {
+				continue
+			}
 			for _, c := range kv.Val.Keys {
 				if name != "all" {
 					inv.AddChild(name, c.Name)
@@ -212,6 +228,7 @@ func parseINI(name string, data []byte) (*Inventory, error) {
 	d := &diag.List{File: name}
 	section, kind := "ungrouped", "hosts"
 	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), maxINILine)
 	line := 0
 	for sc.Scan() {
 		line++
@@ -268,7 +285,24 @@ func parseINI(name string, data []byte) (*Inventory, error) {
 			inv.AddChild(section, fields[0])
 		}
 	}
+	if err := sc.Err(); err != nil {
+		// a line past maxINILine: never a silently shorter inventory
+		d.Diags = append(d.Diags, diag.Diag{File: name, Line: line + 1, Col: 1, Msg: fmt.Sprintf("line longer than %d bytes: %v", maxINILine, err)})
+	}
 	return inv, d.Err()
+}
+
+// maxINILine bounds one line of an INI inventory.
+const maxINILine = 1 << 20
+
+// isMap reports whether kv's value is a mapping (or empty); otherwise it
+// records a located error saying what belongs there.
+func isMap(kv ytree.Key, want string, d *diag.List) bool {
+	if kv.Val == nil || kv.Val.Kind == ytree.Null || kv.Val.Kind == ytree.Map {
+		return true
+	}
+	d.At(kv.Val.Tok, "%s: expected %s, got %s", kv.Name, want, kindName(kv.Val.Kind))
+	return false
 }
 
 // splitINI splits a line on whitespace, honouring quotes.
@@ -336,6 +370,9 @@ func iniValue(v string) any {
 	return v
 }
 
+// MaxRange is the most hosts one INI range (node[1:100]) expands to.
+const MaxRange = 10000
+
 var rangeRe = regexp.MustCompile(`^(.*)\[(\d+):(\d+)\](.*)$`)
 
 // expandRange expands "node[01:03]" into node01, node02, node03.
@@ -344,10 +381,15 @@ func expandRange(h string) ([]string, error) {
 	if m == nil {
 		return []string{h}, nil
 	}
-	a, _ := strconv.Atoi(m[2])
-	b, _ := strconv.Atoi(m[3])
-	if b < a {
+	a, errA := strconv.Atoi(m[2])
+	b, errB := strconv.Atoi(m[3])
+	switch {
+	case errA != nil || errB != nil:
+		return nil, fmt.Errorf("host range %q: bounds are not numbers", h)
+	case b < a:
 		return nil, fmt.Errorf("host range %q: end before start", h)
+	case b-a >= MaxRange:
+		return nil, fmt.Errorf("host range %q: %d hosts, at most %d in one range", h, b-a+1, MaxRange)
 	}
 	width := 0
 	if strings.HasPrefix(m[2], "0") && len(m[2]) > 1 {
@@ -365,6 +407,10 @@ func expandRange(h string) ([]string, error) {
 func (inv *Inventory) finalize() error {
 	var errs []string
 	for _, name := range inv.order {
+		if strings.TrimSpace(name) == "" {
+			errs = append(errs, fmt.Sprintf("a host has an empty name (%q)", name))
+			continue
+		}
 		h := inv.hosts[name]
 		v := inv.HostVars(name)
 		h.Address = firstString(v, name, "address", "ansible_host")
@@ -437,4 +483,14 @@ func toInt(x any) (int, error) {
 		return strconv.Atoi(n)
 	}
 	return 0, fmt.Errorf("not an integer")
+}
+
+func kindName(k ytree.Kind) string {
+	switch k {
+	case ytree.Seq:
+		return "a list"
+	case ytree.Map:
+		return "a mapping"
+	}
+	return "a scalar"
 }

@@ -3,7 +3,6 @@ package playbook
 import (
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"regexp"
 	"sort"
@@ -16,7 +15,9 @@ import (
 	"github.com/goccy/go-yaml/token"
 
 	"github.com/kubeplay/kubeplay/eval"
+	"github.com/kubeplay/kubeplay/failure"
 	"github.com/kubeplay/kubeplay/internal/diag"
+	"github.com/kubeplay/kubeplay/internal/input"
 	"github.com/kubeplay/kubeplay/internal/ytree"
 	"github.com/kubeplay/kubeplay/modules"
 	"github.com/kubeplay/kubeplay/secret"
@@ -24,9 +25,9 @@ import (
 
 // LoadFile reads and validates a playbook file.
 func LoadFile(path string, reg *modules.Registry) (*Playbook, error) {
-	data, err := os.ReadFile(path)
+	data, err := input.ReadFile(path, input.MaxPlaybook)
 	if err != nil {
-		return nil, fmt.Errorf("read playbook: %w", err)
+		return nil, fmt.Errorf("%w: read playbook: %w", failure.ErrValidation, err)
 	}
 	return Load(path, data, reg)
 }
@@ -35,6 +36,10 @@ func LoadFile(path string, reg *modules.Registry) (*Playbook, error) {
 // one *diag.Error.
 func Load(file string, data []byte, reg *modules.Registry) (*Playbook, error) {
 	d := &diag.List{File: file}
+	data, err := input.YAML(file, data, input.MaxPlaybook)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", failure.ErrValidation, err)
+	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		var ye yaml.Error

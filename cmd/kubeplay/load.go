@@ -1,13 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
-	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
 
 	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/internal/diag"
+	"github.com/kubeplay/kubeplay/internal/input"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"github.com/kubeplay/kubeplay/inventory"
 	"github.com/kubeplay/kubeplay/modules"
 	"github.com/kubeplay/kubeplay/playbook"
@@ -47,12 +51,8 @@ func parseExtra(items []string) (map[string]any, error) {
 	out := map[string]any{}
 	for _, it := range items {
 		if strings.HasPrefix(it, "@") {
-			data, err := os.ReadFile(it[1:])
+			m, err := readVarsFile(it[1:])
 			if err != nil {
-				return nil, fmt.Errorf("%w: -e %s: %w", failure.ErrValidation, it, err)
-			}
-			m := map[string]any{}
-			if err := yaml.Unmarshal(data, &m); err != nil {
 				return nil, fmt.Errorf("%w: -e %s: %w", failure.ErrValidation, it, err)
 			}
 			for k, v := range m {
@@ -67,6 +67,40 @@ func parseExtra(items []string) (map[string]any, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// readVarsFile reads an -e @file: a regular file of at most
+// input.MaxVarsFile bytes, one YAML mapping, without anchors or aliases (a
+// few lines of aliases expand to billions of values).
+func readVarsFile(path string) (map[string]any, error) {
+	data, err := input.ReadFile(path, input.MaxVarsFile)
+	if err != nil {
+		return nil, err
+	}
+	if data, err = input.YAML(path, data, input.MaxVarsFile); err != nil {
+		return nil, err
+	}
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, err
+	}
+	d := &diag.List{File: path}
+	var root *ytree.Node
+	if len(f.Docs) == 1 {
+		root = ytree.FromAST(f.Docs[0], nil, d)
+	}
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	if root == nil || (root.Kind != ytree.Map && root.Kind != ytree.Null) {
+		return nil, errors.New("expected one YAML mapping of names to values")
+	}
+	v, err := root.Plain(nil)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := v.(map[string]any)
+	return m, nil
 }
 
 // normalize converts YAML-decoded values to the forms params accept.
