@@ -224,6 +224,10 @@ func DescribeParams(m Module) []ParamDoc {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t.Kind() == reflect.Map {
+		// free names (set-vars): every key is the module's to take
+		return []ParamDoc{{Name: "NAME", Type: typeName(t.Elem()), Doc: "any number of names, each with its value"}}
+	}
 	names := ytree.StructFields(t)
 	out := make([]ParamDoc, 0, len(names))
 	for name, idx := range names {

@@ -116,3 +116,16 @@ func TestFactsGatheredOncePerRun(t *testing.T) {
 		t.Fatalf("refresh: %+v %v", fresh, err)
 	}
 }
+
+// Every module's parameters can be described (kubeplay doc MODULE), those
+// of map-typed params (set-vars) included.
+func TestDescribeParamsOfEveryModule(t *testing.T) {
+	reg := modules.Builtin()
+	for _, name := range reg.Names() {
+		m, _ := reg.Get(name)
+		modules.DescribeParams(m) // must not panic
+	}
+	if d := modules.DescribeParams(modules.SetVars{}); len(d) != 1 || d[0].Name != "NAME" || d[0].Type != "any" {
+		t.Fatalf("set-vars: %+v", d)
+	}
+}

@@ -31,6 +31,11 @@ type HostKeyError struct {
 }
 
 func (e *HostKeyError) Error() string {
+	if e.Fingerprint == "" {
+		// the server offered no key of a type known_hosts records
+		return fmt.Sprintf("%v: %s offers no host key of the types %s records for it (%s); if the host was rebuilt with another key type, remove the old entry; otherwise someone may be intercepting the connection",
+			e.Err, e.Host, e.KnownHosts, e.Line)
+	}
 	if errors.Is(e.Err, ErrUnknownHost) {
 		return fmt.Sprintf("%v: %s offered %s, which is not in %s; verify it out of band, then add it (or pass --ssh-accept-new to trust it on first use)",
 			e.Err, e.Host, e.Fingerprint, e.KnownHosts)

@@ -3,14 +3,15 @@ package ssh
 import "strings"
 
 // Quote quotes s for a POSIX shell so that it is one inert word: quotes,
-// $( ), backticks, pipes and globs lose their meaning.
+// $( ), backticks, pipes and globs lose their meaning, and a word with =
+// is never taken for a variable assignment (argv ["PATH=/x", "env"]).
 func Quote(s string) string {
 	if s == "" {
 		return "''"
 	}
 	safe := true
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r)) {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:,+@%", r)) {
 			safe = false
 			break
 		}

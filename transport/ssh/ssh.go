@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -232,10 +233,11 @@ func (c *Connector) dial(ctx context.Context, h *inventory.Host) (*gossh.Client,
 // jump host) with direct-tcpip. Host keys are checked at every hop.
 func (c *Connector) dialHop(ctx context.Context, hp hop, via *gossh.Client) (*gossh.Client, error) {
 	var authTried atomic.Bool
-	auth, err := c.auth(hp.name, hp.identity, &authTried)
+	auth, closeAgent, err := c.auth(hp.name, hp.identity, &authTried)
 	if err != nil {
 		return nil, err
 	}
+	defer closeAgent() // the agent is asked only during the handshake
 	cfg := &gossh.ClientConfig{
 		User:              hp.user,
 		Auth:              auth,
@@ -269,6 +271,14 @@ func (c *Connector) dialHop(ctx context.Context, hp hop, via *gossh.Client) (*go
 	stop()
 	if err != nil {
 		nc.Close()
+		var ane *gossh.AlgorithmNegotiationError
+		if errors.As(err, &ane) && ane.What == "host key" && len(cfg.HostKeyAlgorithms) > 0 {
+			// known_hosts pinned the key types and the host offers none of
+			// them: its key changed type, which is a host-key failure
+			// (final), not a network one
+			err = &HostKeyError{Host: hp.addr, KnownHosts: c.keys.path, Err: ErrHostKeyMismatch,
+				Line: "recorded: " + strings.Join(cfg.HostKeyAlgorithms, ", ") + "; offered: " + strings.Join(ane.RequestedAlgorithms, ", ")}
+		}
 		return nil, classifyHandshake(hp.addr, err, authTried.Load())
 	}
 	_ = nc.SetDeadline(time.Time{})
@@ -291,56 +301,75 @@ func classifyHandshake(addr string, err error, authTried bool) error {
 	return failure.Retryable(fmt.Errorf("ssh handshake %s: %w", addr, err))
 }
 
-// auth collects signers from the host's identity file, the configured
-// files and the agent.
-func (c *Connector) auth(name, identity string, tried *atomic.Bool) ([]gossh.AuthMethod, error) {
+// auth collects signers, in OpenSSH's order: the host's identity file and
+// the configured files; the agent's keys; and, when no file was named, the
+// default keys of ~/.ssh. They form one publickey method (x/crypto/ssh
+// tries each method name once, so a second publickey method would never
+// be tried). The returned func closes the agent connection.
+func (c *Connector) auth(name, identity string, tried *atomic.Bool) ([]gossh.AuthMethod, func(), error) {
 	var signers []gossh.Signer
 	var problems []string
 	files := append([]string{}, c.opts.IdentityFiles...)
 	if identity != "" {
 		files = append([]string{identity}, files...)
 	}
-	if len(files) == 0 && !c.opts.UseAgent {
+	var defaults []string
+	if len(files) == 0 {
 		home, _ := os.UserHomeDir()
 		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
 			if p := filepath.Join(home, ".ssh", n); fileExists(p) {
-				files = append(files, p)
+				defaults = append(defaults, p)
 			}
 		}
 	}
-	for _, f := range files {
-		s, err := c.signer(expandHome(f))
-		if err != nil {
-			problems = append(problems, err.Error())
-			continue
+	add := func(paths []string, prompt bool) {
+		for _, f := range paths {
+			s, err := c.signer(expandHome(f), prompt)
+			if err != nil {
+				problems = append(problems, err.Error())
+				continue
+			}
+			signers = append(signers, s)
 		}
-		signers = append(signers, s)
 	}
-	methods := []gossh.AuthMethod{}
-	if len(signers) > 0 {
-		methods = append(methods, gossh.PublicKeysCallback(func() ([]gossh.Signer, error) {
-			tried.Store(true)
-			return signers, nil
-		}))
-	}
+	add(files, true)
+	closeAgent := func() {}
 	if c.opts.UseAgent {
 		if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
 			if ac, err := net.Dial("unix", sock); err == nil {
-				ag := agent.NewClient(ac)
-				methods = append(methods, gossh.PublicKeysCallback(func() ([]gossh.Signer, error) {
-					tried.Store(true)
-					return ag.Signers()
-				}))
+				closeAgent = func() { ac.Close() }
+				if as, err := agent.NewClient(ac).Signers(); err == nil {
+					signers = append(signers, as...)
+				}
 			}
 		}
 	}
-	if len(methods) == 0 {
-		return nil, fmt.Errorf("%w: no usable key for %s (%s)", ErrAuth, name, strings.Join(problems, "; "))
+	// a default key that needs a passphrase is asked for only when the
+	// agent had nothing
+	add(defaults, len(signers) == 0)
+	if len(signers) == 0 {
+		closeAgent()
+		return nil, nil, fmt.Errorf("%w: no usable key for %s (%s)", ErrAuth, name, strings.Join(problems, "; "))
 	}
-	return methods, nil
+	return []gossh.AuthMethod{gossh.PublicKeysCallback(func() ([]gossh.Signer, error) {
+		tried.Store(true)
+		return signers, nil
+	})}, closeAgent, nil
 }
 
-func (c *Connector) signer(path string) (gossh.Signer, error) {
+func (c *Connector) signer(path string, prompt bool) (gossh.Signer, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	owned := true
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		owned = int(sys.Uid) == os.Getuid()
+	}
+	if perm := st.Mode().Perm(); owned && perm&0o077 != 0 {
+		// as OpenSSH: a private key of ours that others can read is not used
+		return nil, fmt.Errorf("key %s: permissions %04o are too open: others can read it; chmod 600 it (OpenSSH refuses it too)", path, perm)
+	}
 	pem, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read key: %w", err)
@@ -348,7 +377,7 @@ func (c *Connector) signer(path string) (gossh.Signer, error) {
 	s, err := gossh.ParsePrivateKey(pem)
 	var missing *gossh.PassphraseMissingError
 	if errors.As(err, &missing) {
-		if c.opts.Passphrase == nil {
+		if c.opts.Passphrase == nil || !prompt {
 			return nil, fmt.Errorf("key %s is encrypted and no passphrase prompt is available", path)
 		}
 		pass, perr := c.opts.Passphrase(path)
