@@ -137,7 +137,11 @@ func (t *Text) Emit(e events.Event) {
 		if e.Error != "" {
 			msg = " " + t.paint(red, e.Error)
 		}
-		fmt.Fprintf(t.w, "  %-10s %s undid [%s]%s\n", t.paint(outcomeColor(e.Outcome), "rollback:"), e.Host, e.Step, msg)
+		did := "undid"
+		if e.Outcome != events.RolledBack {
+			did = "could not undo"
+		}
+		fmt.Fprintf(t.w, "  %-10s %s %s [%s]%s\n", t.paint(outcomeColor(e.Outcome), "rollback:"), e.Host, did, e.Step, msg)
 	case events.RunEnd:
 		if e.Error != "" {
 			fmt.Fprintf(t.w, "\n%s %s\n", t.paint(red, "FAILED:"), e.Error)

@@ -87,3 +87,25 @@ func TestPlayErrorAfterEarlierPlaysIsNotExit2(t *testing.T) {
 		t.Fatalf("want exit 2 before anything ran, got %v (exit %d)", err, failure.ExitCode(err))
 	}
 }
+
+// The recap lists hosts in the play's (inventory) order, not in the order
+// their goroutines happened to finish.
+func TestRecapInInventoryOrder(t *testing.T) {
+	h := newHarness()
+	yml := header + `plays:
+  - hosts: nodes
+    steps:
+      - fake: {tag: a, slow_on: [h1, h2]}
+`
+	recap, err := h.run(t, yml, hostsInv(t, 4), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recap.Hosts() {
+		got = append(got, r.Host)
+	}
+	if strings.Join(got, ",") != "h1,h2,h3,h4" {
+		t.Fatalf("recap order %v", got)
+	}
+}

@@ -82,6 +82,7 @@ type fakeParams struct {
 	Undo      bool     `yaml:"undo"`
 	Block     bool     `yaml:"block"` // wait for ctx cancellation
 	PanicOn   []string `yaml:"panic_on"`
+	SlowOn    []string `yaml:"slow_on"` // hosts that take 100ms
 }
 
 func (p *fakeParams) Validate() error {
@@ -103,6 +104,9 @@ func (m fakeMod) Run(ctx context.Context, t *modules.Target, p modules.Params) (
 	fp := p.(*fakeParams)
 	key := t.Host.Name + ":" + fp.Tag
 	m.calls.add(key)
+	if slices.Contains(fp.SlowOn, t.Host.Name) {
+		time.Sleep(100 * time.Millisecond)
+	}
 	if slices.Contains(fp.PanicOn, t.Host.Name) {
 		var m map[string]int
 		m["boom"]++ // a module's nil-map bug

@@ -61,13 +61,24 @@ func (r *Recap) Record(host string, o events.Outcome, d time.Duration) {
 	}
 }
 
+// see registers hosts in the order a play lists them (inventory order),
+// before any of them runs a step: the recap does not depend on which
+// host's goroutine finished first.
+func (r *Recap) see(hosts []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range hosts {
+		r.host(h)
+	}
+}
+
 func (r *Recap) rescued(host string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.host(host).Rescued++
 }
 
-// Hosts returns the per-host counts in the order hosts were first seen.
+// Hosts returns the per-host counts in the order plays listed the hosts.
 func (r *Recap) Hosts() []HostRecap {
 	r.mu.Lock()
 	defer r.mu.Unlock()

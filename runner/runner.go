@@ -139,6 +139,9 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 	for _, g := range inv.GroupNames() {
 		e.invEnv.Groups[g] = inv.GroupHosts(g)
 	}
+	if opts.StartAtStep != "" && !HasStep(pb, opts.StartAtStep) {
+		return nil, fmt.Errorf("%w: --start-at-step: no step is named %q", failure.ErrValidation, opts.StartAtStep)
+	}
 	var limit []string
 	if opts.Limit != "" {
 		if limit, err = inv.Match(opts.Limit); err != nil {
@@ -165,6 +168,20 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 	}
 	e.emit(end)
 	return e.recap, runErr
+}
+
+// HasStep reports whether a step of any play and section has this title.
+func HasStep(pb *playbook.Playbook, title string) bool {
+	for _, p := range pb.Plays {
+		for _, sec := range [][]*playbook.Step{p.Steps, p.Rescue, p.Always, p.Handlers} {
+			for _, s := range sec {
+				if s.Title() == title {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // runGuarded is run, with a panic of the engine itself reported as an
@@ -203,6 +220,7 @@ func (e *engine) run(ctx context.Context, limit []string) error {
 		// hosts that failed an earlier play take no further part
 		hosts = slices.DeleteFunc(hosts, func(h string) bool { return e.state(h).failed })
 		pe := events.Event{Type: events.PlayStart, Play: play.Name, PlayIdx: pi, Hosts: hosts}
+		e.recap.see(hosts)
 		e.emit(pe)
 		if len(hosts) == 0 {
 			pe.Type, pe.Msg = events.PlayEnd, "no hosts matched"

@@ -178,13 +178,13 @@ func newShowCmd() *cobra.Command {
 		Short: "Print a bundled playbook (to customise it) or its documentation",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			src, err := playbooks.Source(args[0])
+			if err != nil {
+				return fmt.Errorf("%w: %w", failure.ErrValidation, err)
+			}
 			if doc {
 				fmt.Fprint(cmd.OutOrStdout(), playbooks.Doc(args[0]))
 				return nil
-			}
-			src, err := playbooks.Source(args[0])
-			if err != nil {
-				return err
 			}
 			_, err = cmd.OutOrStdout().Write(src)
 			return err

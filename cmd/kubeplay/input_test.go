@@ -67,3 +67,23 @@ func TestVarsFileTypesAndBOM(t *testing.T) {
 		t.Fatalf("a playbook with a BOM: %s", out)
 	}
 }
+
+// Mistyped options are validation errors (exit 2), never a silent no-op.
+func TestMistypedOptionsExit2(t *testing.T) {
+	state := t.TempDir()
+	base := []string{"run", "version-skew", "-e", "current=1.36.3", "-e", "target=1.37.2", "--state-dir", state}
+	for name, args := range map[string][]string{
+		"start-at-step nosuch": append(append([]string{}, base...), "--start-at-step", "nosuch"),
+		"rollback-timeout -1s": append(append([]string{}, base...), "--rollback-timeout", "-1s"),
+		"output yaml":          append(append([]string{}, base...), "--output", "yaml"),
+		"show nosuch --doc":    {"show", "nosuch", "--doc"},
+		"show nosuch":          {"show", "nosuch"},
+	} {
+		if out, code := run(t, args...); code != failure.ExitValidation {
+			t.Errorf("%s: exit %d, want 2: %s", name, code, out)
+		}
+	}
+	if runs, _ := filepath.Glob(filepath.Join(state, "runs", "*")); len(runs) != 0 {
+		t.Errorf("a refused run left a journal: %v", runs)
+	}
+}

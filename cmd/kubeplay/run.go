@@ -130,6 +130,9 @@ func newRunID() string {
 }
 
 func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer) error {
+	if f.rollbackTTL <= 0 || f.lockTTL <= 0 {
+		return fmt.Errorf("%w: --rollback-timeout and --lock-ttl must be positive, got %s and %s", failure.ErrValidation, f.rollbackTTL, f.lockTTL)
+	}
 	if f.output != "text" && f.output != "json" {
 		return fmt.Errorf("%w: --output must be text or json, got %q", failure.ErrValidation, f.output)
 	}
@@ -189,6 +192,9 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 	// refuse bad params before a run (and its directory) exists
 	if _, err := pb.ResolveParams(params); err != nil {
 		return fmt.Errorf("%w: %w", failure.ErrValidation, err)
+	}
+	if f.startAt != "" && !runner.HasStep(pb, f.startAt) {
+		return fmt.Errorf("%w: --start-at-step: no step is named %q", failure.ErrValidation, f.startAt)
 	}
 
 	connector := ssh.NewConnector(ssh.Options{KnownHosts: f.knownHosts, AcceptNew: f.acceptNew, UseAgent: f.useAgent,

@@ -108,7 +108,7 @@ func listRuns(w io.Writer, stateDir string) error {
 		if r.Check {
 			state += " (check)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Playbook, r.Started.Local().Format(time.DateTime), r.Duration.Round(time.Second), state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Playbook, r.Started.Local().Format(time.DateTime), roundDuration(r.Duration), state)
 	}
 	return tw.Flush()
 }
@@ -125,18 +125,29 @@ func showRun(w io.Writer, stateDir, id string) error {
 	view := output.NewText(w, false, true)
 	recap := map[string]*output.RecapRow{}
 	var order []string
+	row := func(h string) *output.RecapRow {
+		r, ok := recap[h]
+		if !ok {
+			r = &output.RecapRow{Host: h}
+			recap[h] = r
+			order = append(order, h)
+		}
+		return r
+	}
 	for _, e := range evs {
 		view.Emit(e)
-		if e.Type != events.HostEnd {
+		if e.Type == events.PlayStart {
+			for _, h := range e.Hosts { // the play's order, as the live recap
+				row(h)
+			}
+		}
+		if e.Type != events.HostEnd && e.Type != events.RollbackEnd {
 			continue
 		}
-		r, ok := recap[e.Host]
-		if !ok {
-			r = &output.RecapRow{Host: e.Host}
-			recap[e.Host] = r
-			order = append(order, e.Host)
+		r := row(e.Host)
+		if e.Type == events.HostEnd {
+			r.Duration += e.Duration
 		}
-		r.Duration += e.Duration
 		switch e.Outcome {
 		case events.OK:
 			r.OK++
@@ -163,4 +174,13 @@ func showRun(w io.Writer, stateDir, id string) error {
 		fmt.Fprintln(w, "the journal has no end: the run was killed, or is still running")
 	}
 	return nil
+}
+
+// roundDuration keeps sub-second runs visible (230ms, not 0s) and longer
+// ones readable (1m12s).
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Minute {
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
