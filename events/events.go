@@ -7,6 +7,8 @@ package events
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -82,6 +84,69 @@ type Event struct {
 	Facts map[string]any `json:"facts,omitempty"`
 	// Section is "" for a play's steps, or rescue, always or handler.
 	Section string `json:"section,omitempty"`
+	// Cut counts the bytes of output left out of this event (each text
+	// keeps its last MaxText bytes).
+	Cut int64 `json:"cut,omitempty"`
+	// Redacted says a secret was masked in Result or Facts: what the
+	// journal holds is not what later steps saw, so a resume runs the
+	// step again.
+	Redacted bool `json:"redacted,omitempty"`
+}
+
+// MaxText is the most of one text (a step's stdout, stderr, message, a
+// string in its data) an event carries: the tail is kept, where a
+// command's error usually is.
+const MaxText = 64 << 10
+
+// Tail keeps the last MaxText bytes of s, marked with how much was cut.
+func Tail(s string) (string, int64) {
+	if len(s) <= MaxText {
+		return s, 0
+	}
+	cut := len(s) - MaxText
+	return fmt.Sprintf("[kubeplay: %d bytes cut]\n", cut) + s[cut:], int64(cut)
+}
+
+// Bound cuts every text of e to MaxText and counts what was cut in Cut.
+func (e *Event) Bound() {
+	var n int64
+	for _, p := range []*string{&e.Msg, &e.Diff, &e.Error} {
+		var c int64
+		*p, c = Tail(*p)
+		n += c
+	}
+	e.Result = boundMap(e.Result, &n)
+	e.Facts = boundMap(e.Facts, &n)
+	e.Cut += n
+}
+
+func boundMap(m map[string]any, n *int64) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = boundValue(v, n)
+	}
+	return out
+}
+
+func boundValue(v any, n *int64) any {
+	switch x := v.(type) {
+	case string:
+		s, c := Tail(x)
+		*n += c
+		return s
+	case map[string]any:
+		return boundMap(x, n)
+	case []any:
+		out := make([]any, len(x))
+		for i, it := range x {
+			out[i] = boundValue(it, n)
+		}
+		return out
+	}
+	return v
 }
 
 // Sink consumes events. Emit must be safe for concurrent use.
@@ -97,6 +162,19 @@ func (m Multi) Emit(e Event) {
 	for _, s := range m {
 		s.Emit(e)
 	}
+}
+
+// Err is the first error of a sink that reports one (a journal that could
+// not be written).
+func (m Multi) Err() error {
+	for _, s := range m {
+		if es, ok := s.(interface{ Err() error }); ok {
+			if err := es.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Recorder keeps events in memory; tests use it to assert what happened.
@@ -130,18 +208,62 @@ func (r *Recorder) Filter(t Type) []Event {
 	return out
 }
 
-// ReadJournal reads a JSON-lines journal. A line cut short by a crash ends
-// it: what came before is returned.
+// ErrDamaged marks a journal with an unreadable line before its end:
+// neither a clean end nor a crash mid-write explains it, so what it says
+// cannot be trusted for a resume.
+var ErrDamaged = errors.New("journal damaged")
+
+// maxLine bounds one journal line; events are bounded (Bound) far below.
+const maxLine = 64 << 20
+
+// ReadJournal reads a JSON-lines journal. A last line cut short by a crash
+// ends it: what came before is returned, without error. An unreadable line
+// with lines after it is damage: the events before it are returned with
+// an error wrapping ErrDamaged that names the line.
 func ReadJournal(r io.Reader) ([]Event, error) {
 	var evs []Event
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	for sc.Scan() {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for line := 1; ; line++ {
+		b, err := readLine(br)
+		if err == io.EOF && len(b) == 0 {
+			return evs, nil
+		}
+		if err != nil && err != io.EOF {
+			return evs, fmt.Errorf("%w: line %d: %w", ErrDamaged, line, err)
+		}
 		var e Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			break
+		if jerr := json.Unmarshal(b, &e); jerr != nil {
+			if err == io.EOF {
+				return evs, nil // the last line, cut short by a crash
+			}
+			if _, perr := br.Peek(1); perr == io.EOF {
+				return evs, nil // likewise, with its newline written
+			}
+			return evs, fmt.Errorf("%w: line %d is not an event (%v); lines after it exist", ErrDamaged, line, jerr)
 		}
 		evs = append(evs, e)
+		if err == io.EOF {
+			return evs, nil
+		}
 	}
-	return evs, sc.Err()
+}
+
+// readLine reads one line of at most maxLine bytes, without its newline.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var out []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		out = append(out, chunk...)
+		if len(out) > maxLine {
+			return nil, fmt.Errorf("longer than %d bytes", maxLine)
+		}
+		switch err {
+		case nil:
+			return out[:len(out)-1], nil
+		case bufio.ErrBufferFull:
+			continue
+		default:
+			return out, err
+		}
+	}
 }

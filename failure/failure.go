@@ -38,6 +38,9 @@ var (
 	ErrModulePanic = errors.New("module panicked")
 	// ErrInternal marks a defect of kubeplay's engine itself.
 	ErrInternal = errors.New("internal error")
+	// ErrJournal marks a run stopped because its journal could not be
+	// written: a resume could not trust it.
+	ErrJournal = errors.New("journal not written")
 )
 
 // retryable wraps an error that a retry may cure (network blips, 5xx, 429).
@@ -119,7 +122,7 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	case errors.Is(err, ErrLockHeld):
 		return ExitLockHeld
-	case errors.Is(err, ErrInternal):
+	case errors.Is(err, ErrInternal), errors.Is(err, ErrJournal):
 		return ExitError
 	case errors.As(err, &re):
 		return ExitHostFailed

@@ -16,11 +16,21 @@ import (
 
 // JSON writes one event per line. When the writer can Sync (a journal
 // file), it is synced at every step, rollback and run boundary, so that a
-// run killed at any point leaves a journal that ends at a whole step.
+// run killed at any point leaves a journal that ends at a whole step. The
+// first encode, write or sync error is kept (Err): the runner stops at the
+// next step boundary rather than go on with a journal that lost events.
 type JSON struct {
 	mu   sync.Mutex
 	enc  *json.Encoder
 	sync interface{ Sync() error }
+	err  error
+}
+
+// Err is the first error writing the stream, if any.
+func (j *JSON) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
 }
 
 // NewJSON returns a JSON-lines sink.
@@ -34,13 +44,17 @@ func NewJSON(w io.Writer) *JSON {
 func (j *JSON) Emit(e events.Event) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	_ = j.enc.Encode(e)
+	if err := j.enc.Encode(e); err != nil && j.err == nil {
+		j.err = fmt.Errorf("write event %s (seq %d): %w", e.Type, e.Seq, err)
+	}
 	if j.sync == nil {
 		return
 	}
 	switch e.Type {
 	case events.StepEnd, events.RollbackEnd, events.RunEnd, events.Lock:
-		_ = j.sync.Sync()
+		if err := j.sync.Sync(); err != nil && j.err == nil {
+			j.err = fmt.Errorf("sync events: %w", err)
+		}
 	}
 }
 

@@ -35,15 +35,26 @@ type Done struct {
 
 // ResumeFrom reads a journal. Only a play's own steps count (not rescue,
 // always or handlers), for each step and host the last word wins, and a
-// step whose effect was rolled back is not done.
+// step whose effect was rolled back is not done. A step whose journaled
+// result is not what later steps saw (a secret masked in it, output cut)
+// runs again, so that they see it whole. A step whose rollback started
+// but never ended (the run was killed mid-rollback) is neither done nor
+// undone: its outcome is unknown, and the resume probes the host.
 func ResumeFrom(runID string, evs []events.Event) *Resume {
 	r := &Resume{From: runID, Done: map[StepKey]Done{}}
 	for _, e := range evs {
 		key := StepKey{e.PlayIdx, e.StepIdx, e.Host}
 		switch {
 		case e.Check:
+		case e.Type == events.HostEnd && e.Section == "" && (e.Redacted || e.Cut > 0):
+			delete(r.Done, key)
 		case e.Type == events.HostEnd && e.Section == "":
 			r.Done[key] = Done{Outcome: e.Outcome, Result: e.Result, Facts: e.Facts}
+		case e.Type == events.RollbackStart:
+			if d, ok := r.Done[key]; ok {
+				d.Outcome = events.Unknown
+				r.Done[key] = d
+			}
 		case e.Type == events.RollbackEnd:
 			delete(r.Done, key)
 		}

@@ -91,6 +91,9 @@ type engine struct {
 	// touched is set once a step has started on a host: from then on an
 	// error that stops the run is no longer "nothing was touched".
 	touched atomic.Bool
+	// stop ends the run with a cause (a journal that failed), as an
+	// interrupt does: no new step, in-flight hosts roll back.
+	stop context.CancelCauseFunc
 }
 
 // Run executes the playbook against the inventory.
@@ -158,6 +161,8 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 		startEv.Msg = "resumes run " + opts.Resume.From
 	}
 	e.emit(startEv)
+	ctx, e.stop = context.WithCancelCause(ctx)
+	defer e.stop(nil)
 	runErr := secret.RedactError(opts.Redactor, e.runGuarded(ctx, limit))
 	end := events.Event{Type: events.RunEnd, Duration: opts.Clock.Now().Sub(start), Outcome: events.OK}
 	if runErr != nil {
@@ -168,6 +173,25 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 	}
 	e.emit(end)
 	return e.recap, runErr
+}
+
+// journalErr is the first error of a sink that reports errors (the
+// journal), checked at every step boundary.
+func (e *engine) journalErr() error {
+	if es, ok := e.opts.Sink.(interface{ Err() error }); ok {
+		return es.Err()
+	}
+	return nil
+}
+
+// stopped is the error of a run whose context ended: an interrupt, or the
+// cause the engine stopped it with.
+func stopped(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if errors.Is(cause, failure.ErrJournal) {
+		return cause
+	}
+	return fmt.Errorf("%w: %w", failure.ErrInterrupted, cause)
 }
 
 // HasStep reports whether a step of any play and section has this title.
@@ -261,7 +285,7 @@ func (e *engine) runPlay(ctx context.Context, pi int, play *playbook.Play, hosts
 		be.Type = events.BatchEnd
 		e.emit(be)
 		if ctx.Err() != nil {
-			return failed, "", fmt.Errorf("%w: %w", failure.ErrInterrupted, context.Cause(ctx))
+			return failed, "", stopped(ctx)
 		}
 		if len(bf) > 0 && len(bf)*100 > play.MaxFailPct*len(batch) {
 			return failed, fmt.Sprintf("%d of %d host(s) in batch %d failed, over max_fail_percentage %d; later batches were not started",
@@ -373,6 +397,9 @@ func (e *engine) overThreshold(sc *scope) bool {
 // always, handlers decide their own targets).
 func (e *engine) section(ctx context.Context, sc *scope, part string, steps []*playbook.Step, hosts []string, includeFailed bool) {
 	for si, step := range steps {
+		if err := e.journalErr(); err != nil {
+			e.stop(fmt.Errorf("%w: %w; stopping before step %q", failure.ErrJournal, err, step.Title()))
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -482,7 +509,8 @@ func (e *engine) emit(ev events.Event) {
 	e.sink.Emit(ev)
 }
 
-// redactingSink masks registered secret values in every text field.
+// redactingSink masks registered secret values in every text field, then
+// bounds each text (events.MaxText).
 type redactingSink struct {
 	next events.Sink
 	r    *secret.Redactor
@@ -492,33 +520,46 @@ func (s *redactingSink) Emit(ev events.Event) {
 	ev.Msg = s.r.Redact(ev.Msg)
 	ev.Error = s.r.Redact(ev.Error)
 	ev.Diff = s.r.Redact(ev.Diff)
+	masked := false
 	if ev.Result != nil {
-		ev.Result = redactMap(s.r, ev.Result)
+		ev.Result = redactMap(s.r, ev.Result, &masked)
 	}
 	if ev.Facts != nil {
-		ev.Facts = redactMap(s.r, ev.Facts)
+		ev.Facts = redactMap(s.r, ev.Facts, &masked)
 	}
+	ev.Redacted = ev.Redacted || masked
+	// bounded after redaction: a cut never keeps part of a secret
+	ev.Bound()
 	s.next.Emit(ev)
 }
 
-func redactMap(r *secret.Redactor, m map[string]any) map[string]any {
+// redactMap masks secrets in a result or facts; masked is set when one was
+// there (a secret.String prints as [REDACTED] in the journal too).
+func redactMap(r *secret.Redactor, m map[string]any, masked *bool) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[k] = redactValue(r, v)
+		out[k] = redactValue(r, v, masked)
 	}
 	return out
 }
 
-func redactValue(r *secret.Redactor, v any) any {
+func redactValue(r *secret.Redactor, v any, masked *bool) any {
 	switch x := v.(type) {
 	case string:
-		return r.Redact(x)
+		red := r.Redact(x)
+		if red != x {
+			*masked = true
+		}
+		return red
+	case secret.String:
+		*masked = true
+		return x
 	case map[string]any:
-		return redactMap(r, x)
+		return redactMap(r, x, masked)
 	case []any:
 		out := make([]any, len(x))
 		for i, it := range x {
-			out[i] = redactValue(r, it)
+			out[i] = redactValue(r, it, masked)
 		}
 		return out
 	}

@@ -107,7 +107,9 @@ func earlierRun(stateDir, id string) (*runRecord, *runner.Resume, error) {
 	}
 	evs, err := readJournal(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: run %s: %w", failure.ErrValidation, id, err)
+		// a damaged journal cannot say which steps finished: resuming from
+		// it would run them again, or skip ones that never ran
+		return nil, nil, fmt.Errorf("%w: run %s cannot be resumed: %w", failure.ErrValidation, id, err)
 	}
 	if s := summarize(id, evs); s.State == "ok" {
 		return nil, nil, fmt.Errorf("%w: run %s finished ok: nothing to resume", failure.ErrValidation, id)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -90,10 +91,14 @@ func listRuns(w io.Writer, stateDir string) error {
 			continue
 		}
 		evs, err := readJournal(filepath.Join(stateDir, "runs", e.Name()))
-		if err != nil {
+		if err != nil && !errors.Is(err, events.ErrDamaged) {
 			continue // a directory without a journal is not a run
 		}
-		runs = append(runs, summarize(e.Name(), evs))
+		s := summarize(e.Name(), evs)
+		if err != nil {
+			s.State = "damaged"
+		}
+		runs = append(runs, s)
 	}
 	sort.Slice(runs, func(i, j int) bool {
 		if !runs[i].Started.Equal(runs[j].Started) {
@@ -119,7 +124,8 @@ func showRun(w io.Writer, stateDir, id string) error {
 	}
 	dir := filepath.Join(stateDir, "runs", id)
 	evs, err := readJournal(dir)
-	if err != nil {
+	damage := err
+	if err != nil && !errors.Is(err, events.ErrDamaged) {
 		return fmt.Errorf("run %s: %w", id, err)
 	}
 	view := output.NewText(w, false, true)
@@ -169,6 +175,10 @@ func showRun(w io.Writer, stateDir, id string) error {
 	}
 	s := summarize(id, evs)
 	output.WriteRecap(w, rows, s.Duration)
+	if damage != nil {
+		fmt.Fprintf(w, "state: damaged: %v (shown: what came before it; --resume refuses this run)\n", damage)
+		return nil
+	}
 	fmt.Fprintf(w, "state: %s\n", s.State)
 	if s.State == "incomplete" {
 		fmt.Fprintln(w, "the journal has no end: the run was killed, or is still running")
