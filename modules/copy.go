@@ -16,7 +16,7 @@ type CopyParams struct {
 	Dest          string        `yaml:"dest" required:"true" doc:"absolute path on the host"`
 	Content       *string       `yaml:"content" doc:"the file's content"`
 	SecretContent secret.String `yaml:"secret_content" doc:"the file's content when it holds a secret: never shown in diffs, logs or the journal; new files get 0600"`
-	Src           string        `yaml:"src" doc:"a file on the runner machine to copy (~ is the runner's home)"`
+	Src           string        `yaml:"src" runner:"path" doc:"a file on the runner machine to copy (~ is the runner's home)"`
 	fileAttrs     `yaml:",inline"`
 	Backup        *bool `yaml:"backup" default:"true" doc:"keep a timestamped copy of a replaced file, for rollback"`
 }

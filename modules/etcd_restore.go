@@ -29,7 +29,7 @@ type EtcdRestore struct{}
 
 // EtcdRestoreParams are etcd-restore's parameters.
 type EtcdRestoreParams struct {
-	Snapshot      string        `yaml:"snapshot" required:"true" doc:"the snapshot on the runner machine (etcd-snapshot's data.path, or a backup); verified before anything is stopped"`
+	Snapshot      string        `yaml:"snapshot" required:"true" runner:"path" doc:"the snapshot on the runner machine (etcd-snapshot's data.path, or a backup); verified before anything is stopped"`
 	EncryptionKey secret.String `yaml:"encryption_key" doc:"the snapshot's key, when etcd-snapshot encrypted it"`
 	Hosts         []string      `yaml:"hosts" required:"true" doc:"every control-plane host with an etcd member: the restored cluster is exactly these members"`
 	Confirm       bool          `yaml:"confirm" doc:"must be true: the cluster's whole state goes back to the snapshot's"`

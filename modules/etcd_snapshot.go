@@ -25,7 +25,7 @@ type EtcdSnapshot struct{}
 // EtcdSnapshotParams are etcd-snapshot's parameters.
 type EtcdSnapshotParams struct {
 	EtcdConn `yaml:",inline"`
-	Dir      string `yaml:"dir" doc:"directory on the runner machine for the snapshot (created 0700; ~ is the runner's home)"`
+	Dir      string `yaml:"dir" runner:"path" doc:"directory on the runner machine for the snapshot (created 0700; ~ is the runner's home)"`
 	Prefix   string `yaml:"prefix" default:"etcd-snapshot" doc:"file name prefix; files are PREFIX-RUNID-HOST-TIME.db"`
 	Keep     int    `yaml:"keep" doc:"after saving, keep only the newest N snapshots with this prefix in dir (0 keeps all)"`
 	// EncryptionKey seals the snapshot at rest.

@@ -17,7 +17,7 @@ type Fetch struct{}
 // FetchParams are fetch's parameters.
 type FetchParams struct {
 	Src  string `yaml:"src" required:"true" doc:"absolute path on the host"`
-	Dest string `yaml:"dest" required:"true" doc:"path on the runner machine (~ is the runner's home); parent directories are created 0700"`
+	Dest string `yaml:"dest" required:"true" runner:"path" doc:"path on the runner machine (~ is the runner's home); parent directories are created 0700"`
 	Mode string `yaml:"mode" default:"0600" doc:"mode of the local file, octal"`
 
 	perm os.FileMode

@@ -25,7 +25,7 @@ type K8sApply struct{}
 // K8sApplyParams are k8s-apply's parameters.
 type K8sApplyParams struct {
 	Manifest     string        `yaml:"manifest" doc:"YAML manifests (several documents allowed)"`
-	File         string        `yaml:"file" doc:"a manifest file on the runner machine (~ is the runner's home)"`
+	File         string        `yaml:"file" runner:"path" doc:"a manifest file on the runner machine (~ is the runner's home)"`
 	Namespace    string        `yaml:"namespace" doc:"namespace for namespaced objects that name none (default: default)"`
 	FieldManager string        `yaml:"field_manager" default:"kubeplay" doc:"the server-side apply field manager"`
 	Force        bool          `yaml:"force" doc:"take over fields another manager owns (force conflicts)"`

@@ -14,7 +14,7 @@ type Template struct{}
 
 // TemplateParams are template's parameters.
 type TemplateParams struct {
-	Src       string `yaml:"src" required:"true" doc:"template file on the runner machine (~ is the runner's home); {{ expr }} sees params, vars, host, facts and registered results"`
+	Src       string `yaml:"src" required:"true" runner:"path" doc:"template file on the runner machine (~ is the runner's home); {{ expr }} sees params, vars, host, facts and registered results"`
 	Dest      string `yaml:"dest" required:"true" doc:"absolute path on the host"`
 	fileAttrs `yaml:",inline"`
 	Backup    *bool `yaml:"backup" default:"true" doc:"keep a timestamped copy of a replaced file, for rollback"`

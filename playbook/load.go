@@ -3,6 +3,7 @@ package playbook
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -55,7 +56,7 @@ func Load(file string, data []byte, reg *modules.Registry) (*Playbook, error) {
 		return nil, d.Err()
 	}
 	root := ytree.FromAST(f.Docs[0], nil, d)
-	l := &loader{d: d, reg: reg, pb: &Playbook{File: file}}
+	l := &loader{d: d, reg: reg, pb: &Playbook{File: file}, dir: fileDir(file)}
 	l.load(root)
 	if err := d.Err(); err != nil {
 		return nil, err
@@ -63,11 +64,25 @@ func Load(file string, data []byte, reg *modules.Registry) (*Playbook, error) {
 	return l.pb, nil
 }
 
+// fileDir is the absolute directory of a playbook file; bundled playbooks
+// (named "bundled:NAME.yaml") have none.
+func fileDir(file string) string {
+	if strings.HasPrefix(file, "bundled:") {
+		return ""
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return ""
+	}
+	return filepath.Dir(abs)
+}
+
 type loader struct {
 	d   *diag.List
 	reg *modules.Registry
 	pb  *Playbook
 	c   *eval.Compiler
+	dir string // the playbook's directory, absolute ("" for a bundled one)
 }
 
 var topKeys = []string{"apiVersion", "kind", "name", "description", "params", "vars", "plays"}

@@ -120,8 +120,10 @@ type Step struct {
 	CheckMode *bool
 	Tok       *token.Token
 	// File is the playbook file the step was written in, for run-time
-	// diagnostics.
+	// diagnostics; Dir is its absolute directory, which relative runner
+	// paths written in the step resolve against.
 	File string
+	Dir  string
 }
 
 // Title is the step's display name.

@@ -214,7 +214,7 @@ func (l *loader) step(n *ytree.Node, id string, handler bool) *Step {
 		ID: id, Name: c.Name, When: c.When, Until: c.Until, ChangedWhen: c.ChangedWhen, FailedWhen: c.FailedWhen,
 		Register: c.Register, Retries: c.Retries, Delay: c.Delay, Backoff: c.Backoff, Timeout: c.Timeout,
 		IgnoreErrors: c.IgnoreErrors, Tags: c.Tags, RunOnce: c.RunOnce, DelegateTo: c.DelegateTo, NoLog: c.NoLog,
-		Notify: c.Notify, CheckMode: c.CheckMode, Tok: n.Tok, File: l.d.File,
+		Notify: c.Notify, CheckMode: c.CheckMode, Tok: n.Tok, File: l.d.File, Dir: l.dir,
 	}
 	switch {
 	case s.Retries < 0:
@@ -262,7 +262,7 @@ func (l *loader) step(n *ytree.Node, id string, handler bool) *Step {
 	ytree.CompileTemplates(s.Params, l.c.CompileTemplate, l.d)
 	before := l.d.Len()
 	p := mod.NewParams()
-	ytree.Decode(s.Params, p, nil, l.c, l.d)
+	ytree.DecodeIn(s.Params, p, nil, l.c, l.d, s.Dir)
 	if l.d.Len() == before && !ytree.HasTemplates(s.Params) {
 		if err := p.Validate(); err != nil {
 			l.d.At(mk.Tok, "%s: %v", mk.Name, err)
@@ -282,7 +282,7 @@ func (l *loader) step(n *ytree.Node, id string, handler bool) *Step {
 func (s *Step) DecodeParams(env any) (modules.Params, error) {
 	d := &diag.List{File: s.File}
 	p := s.Module.NewParams()
-	ytree.Decode(s.Params, p, env, nil, d)
+	ytree.DecodeIn(s.Params, p, env, nil, d, s.Dir)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}

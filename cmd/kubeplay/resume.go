@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/internal/input"
 	"github.com/kubeplay/kubeplay/playbook"
 	"github.com/kubeplay/kubeplay/playbooks"
 	"github.com/kubeplay/kubeplay/runner"
@@ -43,7 +44,7 @@ func sum(b []byte) string {
 // playbookBytes is the source a playbook ref names.
 func playbookBytes(ref string) ([]byte, error) {
 	if _, err := os.Stat(ref); err == nil {
-		return os.ReadFile(ref)
+		return input.ReadFile(ref, input.MaxPlaybook)
 	}
 	return playbooks.Source(ref)
 }
@@ -55,6 +56,13 @@ func newRecord(ref, invPath string, pb *playbook.Playbook, params, vars map[stri
 	}
 	r := &runRecord{Playbook: ref, PlaybookSHA256: sum(src), Inventory: invPath, Params: map[string]any{},
 		ExtraVars: map[string]string{}, Limit: f.limit, Tags: f.tags, SkipTags: f.skipTags}
+	if _, err := os.Stat(ref); err == nil {
+		// a playbook file by its absolute path: --resume works from any
+		// directory
+		if abs, err := filepath.Abs(ref); err == nil {
+			r.Playbook = abs
+		}
+	}
 	if invPath != "" {
 		if abs, err := filepath.Abs(invPath); err == nil {
 			r.Inventory = abs

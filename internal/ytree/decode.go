@@ -3,6 +3,7 @@ package ytree
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -32,11 +33,20 @@ var (
 // Fields of type *eval.Expr take bare bool expressions: c compiles them the
 // first time and the compiled form is kept in the tree for later decodes.
 func Decode(n *Node, out any, env any, c *eval.Compiler, d *diag.List) {
+	DecodeIn(n, out, env, c, d, "")
+}
+
+// DecodeIn is Decode for a file in directory base: a relative path written
+// literally in a field tagged `runner:"path"` (a file on the runner
+// machine) is taken relative to base, as Ansible takes files/ relative to
+// the playbook. A path that a template renders (from a param, given on the
+// command line) stays relative to the working directory.
+func DecodeIn(n *Node, out any, env any, c *eval.Compiler, d *diag.List, base string) {
 	v := reflect.ValueOf(out)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
 		panic("ytree.Decode: out must be a non-nil pointer")
 	}
-	dec := decoder{env: env, c: c, d: d}
+	dec := decoder{env: env, c: c, d: d, base: base}
 	dec.value(n, v.Elem(), "")
 }
 
@@ -48,6 +58,8 @@ type decoder struct {
 	// msg): a value only shown to the user, where a secret may stand and
 	// shows as [REDACTED].
 	display bool
+	// base is the directory of the file being decoded ("" for none).
+	base string
 }
 
 // expression compiles (once) a bare bool expression held by n.
@@ -207,10 +219,14 @@ func (dc *decoder) structure(n *Node, v reflect.Value, path string) {
 			dc.errf(kv.Tok, path, "unknown key %q (allowed: %s)", kv.Name, strings.Join(sortedKeys(fields), ", "))
 			continue
 		}
+		field := v.Type().FieldByIndex(idx)
 		display := dc.display
-		dc.display = display || v.Type().FieldByIndex(idx).Tag.Get("secrets") == "display"
+		dc.display = display || field.Tag.Get("secrets") == "display"
 		dc.value(kv.Val, v.FieldByIndex(idx), join(path, kv.Name))
 		dc.display = display
+		if field.Tag.Get("runner") == "path" && field.Type.Kind() == reflect.String && kv.Val != nil && kv.Val.Kind == Scalar {
+			dc.runnerPath(v.FieldByIndex(idx))
+		}
 	}
 }
 
@@ -506,6 +522,16 @@ func kindName(t reflect.Type) string {
 		}
 	}
 	return t.String()
+}
+
+// runnerPath makes a literal relative path absolute under the file's
+// directory. Absolute paths and ~ (the runner's home) stay as written.
+func (dc *decoder) runnerPath(v reflect.Value) {
+	p := v.String()
+	if dc.base == "" || p == "" || filepath.IsAbs(p) || p == "~" || strings.HasPrefix(p, "~/") {
+		return
+	}
+	v.SetString(filepath.Join(dc.base, p))
 }
 
 func derefType(t reflect.Type) reflect.Type {
