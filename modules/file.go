@@ -153,7 +153,7 @@ mkdir -p -- "$1"; echo "$top"`,
 		}
 		data["created_top"] = strings.TrimSpace(r.Stdout)
 	case "relink":
-		if _, err := run(ctx, t.Conn, `ln -sfn -- "$2" "$1.kubeplay-link" && mv -Tf -- "$1.kubeplay-link" "$1"`, fp.Path, fp.Src); err != nil {
+		if _, err := run(ctx, t.Conn, `ln -sfn -- "$2" "$3" && mv -Tf -- "$3" "$1"`, fp.Path, fp.Src, sidePath(fp.Path, ".kubeplay-link")); err != nil {
 			return Result{}, fmt.Errorf("link %s: %w", fp.Path, err)
 		}
 	}
@@ -191,7 +191,7 @@ func (File) Undo(ctx context.Context, t *Target, p Params, r Result) error {
 		if str("old_target") == "" {
 			return fmt.Errorf("cannot restore %s: it was not a link before", fp.Path)
 		}
-		_, err = run(ctx, t.Conn, `ln -sfn -- "$2" "$1.kubeplay-link" && mv -Tf -- "$1.kubeplay-link" "$1"`, fp.Path, str("old_target"))
+		_, err = run(ctx, t.Conn, `ln -sfn -- "$2" "$3" && mv -Tf -- "$3" "$1"`, fp.Path, str("old_target"), sidePath(fp.Path, ".kubeplay-link"))
 	case "attrs":
 		err = setAttrs(ctx, t.Conn, fp.Path, fileAttrs{Mode: str("old_mode"), Owner: str("old_owner"), Group: str("old_group")})
 	}

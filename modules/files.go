@@ -227,7 +227,7 @@ func undoFileChange(ctx context.Context, t *Target, r Result) error {
 	if bak == "" {
 		return fmt.Errorf("cannot restore %s: no backup was kept (backup: false, or only attributes changed)", p)
 	}
-	if _, err := run(ctx, t.Conn, `cp -p -- "$1" "$2.kubeplay-restore" && mv -f -- "$2.kubeplay-restore" "$2"`, bak, p); err != nil {
+	if _, err := run(ctx, t.Conn, `cp -p -- "$1" "$3" && mv -f -- "$3" "$2"`, bak, p, sidePath(p, ".kubeplay-restore")); err != nil {
 		return fmt.Errorf("restore %s from %s: %w", p, bak, err)
 	}
 	return nil
@@ -291,5 +291,26 @@ func asCheck(t *Target) *Target {
 
 // backupName is where a backup of p taken at now goes.
 func backupName(p string, now time.Time) string {
-	return p + ".kubeplay-" + now.UTC().Format("20060102T150405.000Z")
+	return sidePath(p, ".kubeplay-"+now.UTC().Format("20060102T150405.000Z"))
+}
+
+// sidePath is where a file kubeplay parks beside p goes (a backup, a
+// temporary file, a moved-aside original): p+suffix, or, in a static pod
+// directory, the hidden .NAME+suffix. The kubelet runs every file of its
+// staticPodPath whose name does not start with a dot (pkg/kubelet/config
+// file.go globs "[^.]*"), so a visible backup there would be a second
+// static pod, and a moved-aside manifest would keep its pod running.
+func sidePath(p, suffix string) string {
+	dir, base := path.Split(p)
+	if isStaticPodDir(path.Clean(dir)) {
+		return dir + "." + base + suffix
+	}
+	return p + suffix
+}
+
+// isStaticPodDir reports whether dir is a kubelet staticPodPath:
+// kubeadm's /etc/kubernetes/manifests (any directory named manifests),
+// or /etc/kubelet.d.
+func isStaticPodDir(dir string) bool {
+	return path.Base(dir) == "manifests" || dir == "/etc/kubelet.d"
 }

@@ -46,7 +46,8 @@ func readFile(ctx context.Context, c Conn, path string) (string, bool, error) {
 // disk and renamed over the original, so a reader sees the old or the new
 // file, never half of one, and a stream cut short never replaces anything.
 // With backup, the original is first copied to path.kubeplay-<timestamp>,
-// whose name is returned.
+// whose name is returned. In a static pod directory the temporary file and
+// the backup are hidden (sidePath).
 func writeFileAtomic(ctx context.Context, c Conn, path, content string, backup bool, now time.Time, attrs fileAttrs) (string, error) {
 	sum := sha256.Sum256([]byte(content))
 	return writeAtomicFrom(ctx, c, path, strings.NewReader(content), hex.EncodeToString(sum[:]), backup, now, attrs)
@@ -61,7 +62,7 @@ func writeAtomicFrom(ctx context.Context, c Conn, path string, r io.Reader, sum 
 	}
 	script := `set -e
 f=$1; bak=$2
-tmp=$(mktemp "$f.kubeplay-tmp.XXXXXX")
+tmp=$(mktemp "$7.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 if [ -e "$f" ]; then
   cp -p -- "$f" "$tmp"
@@ -75,7 +76,7 @@ if [ "$got" != "$6" ]; then echo "the content arrived incomplete (sha256 $got); 
 sync -- "$tmp" 2>/dev/null || sync
 mv -f -- "$tmp" "$f"
 trap - EXIT`
-	res, err := c.Exec(ctx, Cmd{Argv: []string{"/bin/sh", "-c", script, "kubeplay", path, bak, attrs.Mode, attrs.Owner, attrs.Group, sum}, Stdin: r})
+	res, err := c.Exec(ctx, Cmd{Argv: []string{"/bin/sh", "-c", script, "kubeplay", path, bak, attrs.Mode, attrs.Owner, attrs.Group, sum, sidePath(path, ".kubeplay-tmp")}, Stdin: r})
 	if err != nil {
 		return "", err
 	}

@@ -87,3 +87,34 @@ func TestWriteFileAtomicNeverCommitsAPartialStream(t *testing.T) {
 		t.Fatalf("temporary files left: %v", left)
 	}
 }
+
+// In a static pod directory, nothing kubeplay parks beside a manifest is a
+// file the kubelet would run: backups and temporary files are dot-files.
+// Elsewhere they keep their visible names.
+func TestParkedFilesInAStaticPodDirAreHidden(t *testing.T) {
+	now := time.Date(2026, 12, 6, 11, 0, 0, 0, time.UTC)
+	if got := backupName("/etc/kubernetes/manifests/kube-apiserver.yaml", now); got != "/etc/kubernetes/manifests/.kube-apiserver.yaml.kubeplay-20261206T110000.000Z" {
+		t.Errorf("backup in manifests: %s", got)
+	}
+	if got := backupName("/etc/containerd/config.toml", now); got != "/etc/containerd/config.toml.kubeplay-20261206T110000.000Z" {
+		t.Errorf("backup elsewhere: %s", got)
+	}
+	dir := filepath.Join(t.TempDir(), "manifests")
+	os.MkdirAll(dir, 0o755)
+	p := filepath.Join(dir, "etcd.yaml")
+	os.WriteFile(p, []byte("kind: Pod\nmetadata: {name: etcd}\n"), 0o600)
+	bak, err := writeFileAtomic(context.Background(), shConn{}, p, "kind: Pod\nmetadata: {name: etcd, labels: {a: b}}\n", true, now, fileAttrs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var visible []string
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			visible = append(visible, e.Name())
+		}
+	}
+	if len(visible) != 1 || visible[0] != "etcd.yaml" || filepath.Dir(bak) != dir || !strings.HasPrefix(filepath.Base(bak), ".etcd.yaml.kubeplay-") {
+		t.Fatalf("visible files %v, backup %s", visible, bak)
+	}
+}

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -114,5 +115,35 @@ func TestAllocatableSeedExample(t *testing.T) {
 	c.KubeReserved["memory"] = "40Gi"
 	if _, err := Allocatable(c, capacity); err == nil {
 		t.Error("a reservation above capacity must stop the kubelet")
+	}
+}
+
+// The lab kubelet reads its manifests directory as the real one: any
+// non-dot file holding a pod is one, whatever its extension; dot-files are
+// not; a duplicate name keeps the first file.
+func TestManifestsLikeTheRealKubelet(t *testing.T) {
+	dir := t.TempDir()
+	pod := func(name string) string {
+		return "apiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: kube-system}\nspec: {containers: [{name: c, image: x}]}\n"
+	}
+	files := map[string]string{
+		"kube-apiserver.yaml":                      pod("kube-apiserver"),
+		"kube-apiserver.yaml.kubeplay-20261206T11": pod("kube-apiserver"), // a visible backup: a duplicate
+		"etcd.yaml.bak":                            pod("etcd"),           // no .yaml suffix, still a pod
+		".kube-scheduler.yaml.kubeplay-20261206":   pod("kube-scheduler"), // hidden: ignored
+		"notes.txt":                                "not a pod\n",
+	}
+	for n, c := range files {
+		os.WriteFile(filepath.Join(dir, n), []byte(c), 0o600)
+	}
+	os.Mkdir(filepath.Join(dir, "sub.yaml"), 0o755)
+	got := Manifests(dir)
+	var names []string
+	for p := range got {
+		names = append(names, filepath.Base(p))
+	}
+	sort.Strings(names)
+	if strings.Join(names, ",") != "etcd.yaml.bak,kube-apiserver.yaml" {
+		t.Fatalf("static pods from %v", names)
 	}
 }

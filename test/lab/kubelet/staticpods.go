@@ -176,15 +176,21 @@ func (s *StaticPods) leaveAll() {
 	}
 }
 
-func (s *StaticPods) sync(ctx context.Context) {
+// Manifests reads a static pod directory as the real kubelet does
+// (pkg/kubelet/config/file.go): every regular file whose name does not
+// start with a dot, whatever its extension, in name order; a file that is
+// not a pod is skipped (the kubelet logs it), and a pod whose name an
+// earlier file already took is rejected as a duplicate.
+func Manifests(dir string) map[string]StaticPod {
 	want := map[string]StaticPod{}
-	entries, _ := os.ReadDir(s.Dir)
-	for _, e := range entries {
-		n := e.Name()
-		if e.IsDir() || strings.HasPrefix(n, ".") || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml") || strings.HasSuffix(n, ".json")) {
+	paths, _ := filepath.Glob(filepath.Join(dir, "[^.]*"))
+	sort.Strings(paths)
+	names := map[string]bool{}
+	for _, path := range paths {
+		st, err := os.Stat(path)
+		if err != nil || !st.Mode().IsRegular() {
 			continue
 		}
-		path := filepath.Join(s.Dir, n)
 		data, err := os.ReadFile(path)
 		if err != nil {
 			continue
@@ -193,9 +199,18 @@ func (s *StaticPods) sync(ctx context.Context) {
 		if err := yaml.Unmarshal(data, &pod); err != nil || pod.Name == "" || len(pod.Spec.Containers) == 0 {
 			continue // the real kubelet logs and skips such files
 		}
+		if names[pod.Namespace+"/"+pod.Name] {
+			continue // a duplicate full name: the kubelet keeps the first
+		}
+		names[pod.Namespace+"/"+pod.Name] = true
 		sum := sha256.Sum256(data)
 		want[path] = StaticPod{File: path, Pod: &pod, Hash: hex.EncodeToString(sum[:16])}
 	}
+	return want
+}
+
+func (s *StaticPods) sync(ctx context.Context) {
+	want := Manifests(s.Dir)
 	s.mu.Lock()
 	var stop []*podProc
 	for f, p := range s.procs {
