@@ -57,6 +57,14 @@ type Options struct {
 	Break bool
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Resuming is the id of the run this one resumes. A lock that run
+	// still holds is taken over without Break when that run is gone: its
+	// heartbeat stopped, or Gone says its process no longer exists. A
+	// different run's lock is never taken this way.
+	Resuming string
+	// Gone reports whether the process pid on host (user@host) has
+	// ended; nil, or false, when it cannot tell (another machine).
+	Gone func(holder string, pid int) bool
 }
 
 // HeldError describes the run holding the lock.
@@ -122,7 +130,7 @@ func Acquire(ctx context.Context, kube kubernetes.Interface, h Holder, o Options
 			taken := ""
 			if holder := holderOf(cur); holder != "" {
 				held := l.held(cur)
-				if !held.Stale || !o.Break {
+				if !(held.Stale && o.Break) && !l.resumable(cur, held) {
 					return nil, held
 				}
 				taken = holder
@@ -140,6 +148,19 @@ func Acquire(ctx context.Context, kube kubernetes.Interface, h Holder, o Options
 		return l, nil
 	}
 	return nil, fmt.Errorf("take lock %s/%s: %w", Namespace, Name, failure.Retryable(errors.New("the lock kept changing under us")))
+}
+
+// resumable reports whether cur is held by the run being resumed, and that
+// run is gone.
+func (l *Lock) resumable(cur *coordv1.Lease, held *HeldError) bool {
+	if l.opts.Resuming == "" || cur.Annotations[AnnRunID] != l.opts.Resuming {
+		return false
+	}
+	if held.Stale {
+		return true
+	}
+	pid, err := strconv.Atoi(cur.Annotations[AnnPID])
+	return err == nil && l.opts.Gone != nil && l.opts.Gone(cur.Annotations[AnnHolder], pid)
 }
 
 func holderOf(l *coordv1.Lease) string {

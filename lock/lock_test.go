@@ -111,3 +111,48 @@ func TestHeartbeatKeepsTheLockAndNoticesATakeover(t *testing.T) {
 		t.Fatalf("releasing a lost lock must leave the new holder's lease: %v", err)
 	}
 }
+
+// A resume takes over the lock its own killed run left, at once when its
+// process is gone and after the TTL otherwise; another run's live lock
+// still refuses it, and the takeover is recorded.
+func TestResumeTakesOverItsOwnKilledRunsLock(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)}
+	dead := func(holder string, pid int) bool { return holder == "ops@bastion" && pid == 41 }
+	for _, tc := range []struct {
+		name      string
+		killedPID int
+		resuming  string
+		after     time.Duration
+		wantTaken bool
+	}{
+		{"own run, process gone", 41, "killed", 5 * time.Second, true},
+		{"own run, process alive, heartbeat fresh", 42, "killed", 5 * time.Second, false},
+		{"own run, process alive, heartbeat stale", 42, "killed", 5 * time.Minute, true},
+		{"another run's lock, process gone", 41, "other", 5 * time.Second, false},
+		{"not a resume", 41, "", 5 * time.Second, false},
+	} {
+		kube := fake.NewClientset()
+		if _, err := Acquire(ctx, kube, Holder{RunID: "killed", User: "ops", Host: "bastion", PID: tc.killedPID}, Options{TTL: time.Minute, Renew: time.Hour, Now: c.now}); err != nil {
+			t.Fatal(err)
+		}
+		now := &clock{c.t.Add(tc.after)}
+		l, err := Acquire(ctx, kube, Holder{RunID: "resume", User: "ops", Host: "bastion", PID: 99},
+			Options{TTL: time.Minute, Renew: time.Hour, Now: now.now, Resuming: tc.resuming, Gone: dead})
+		if !tc.wantTaken {
+			if !errors.Is(err, failure.ErrLockHeld) {
+				t.Errorf("%s: want refused, got %v", tc.name, err)
+			}
+			continue
+		}
+		if err != nil || !strings.Contains(l.TakenFrom, "run killed") {
+			t.Errorf("%s: want taken over from the killed run, got %v (%v)", tc.name, err, l)
+			continue
+		}
+		lease, _ := kube.CoordinationV1().Leases(Namespace).Get(ctx, Name, metav1.GetOptions{})
+		if !strings.Contains(lease.Annotations[AnnTakenFrom], "run killed") || lease.Annotations[AnnRunID] != "resume" {
+			t.Errorf("%s: takeover not recorded: %v", tc.name, lease.Annotations)
+		}
+		l.Release(ctx)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -295,16 +296,31 @@ func takeLock(ctx context.Context, kube kubernetes.Interface, runID string, f *r
 	}
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	lk, err := lock.Acquire(lctx, kube, h, lock.Options{TTL: f.lockTTL, Break: f.breakLock})
+	lk, err := lock.Acquire(lctx, kube, h, lock.Options{TTL: f.lockTTL, Break: f.breakLock, Resuming: f.resume, Gone: processGone(h)})
 	if err != nil {
 		return nil, fmt.Errorf("%w (dry runs with --check take no lock; --no-lock skips it for playbooks that never touch the cluster)", err)
 	}
 	msg := "LOCK " + lock.Namespace + "/" + lock.Name + " taken"
-	if lk.TakenFrom != "" {
+	switch {
+	case lk.TakenFrom != "" && f.resume != "" && strings.Contains(lk.TakenFrom, "run "+f.resume):
+		msg += " over from " + lk.TakenFrom + " (the run this one resumes; it is gone)"
+	case lk.TakenFrom != "":
 		msg += " over from " + lk.TakenFrom + " (its heartbeat had stopped)"
 	}
 	sink.Emit(events.Event{Type: events.Lock, Run: runID, Time: time.Now(), Msg: msg})
 	return lk, nil
+}
+
+// processGone tells, for a lock holder on this machine (user@host as
+// this run's holder is), whether its process has ended. On another
+// machine it cannot tell.
+func processGone(self lock.Holder) func(holder string, pid int) bool {
+	return func(holder string, pid int) bool {
+		if holder != self.User+"@"+self.Host || pid <= 0 {
+			return false
+		}
+		return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+	}
 }
 
 // logSink writes every event to the zap log with play/step/host fields.
