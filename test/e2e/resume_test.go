@@ -39,8 +39,10 @@ func journalEvents(path string) []events.Event {
 }
 
 // The process is killed (SIGKILL: no rollback, no lock release) while the
-// second worker is drained. --resume finishes the run without draining the
-// first worker again, and every node ends schedulable.
+// second worker is drained. Another run is refused by the lock it left;
+// --resume takes that lock over at once (its process is gone), finishes the
+// run without draining the first worker again, and every node ends
+// schedulable.
 func TestKilledRunResumes(t *testing.T) {
 	l := lab.Start(t)
 	c := kube(t, l)
@@ -80,12 +82,12 @@ func TestKilledRunResumes(t *testing.T) {
 		t.Fatal("w2 should be left cordoned by the killed run")
 	}
 
-	// the killed run's lock is still there: refused until stale, then broken
-	out, err := exec.Command(bin, append([]string{"run", "--resume", runID}, common...)...).CombinedOutput()
+	// the killed run's lock is still there, fresh: another run is refused,
+	// and the resume of the killed run (whose process is gone) takes it
+	out, err := exec.Command(bin, args...).CombinedOutput()
 	if code := exitCode(err); code != 4 {
-		t.Fatalf("the killed run's lock must refuse the resume while fresh (exit %d): %s", code, out)
+		t.Fatalf("the killed run's lock must refuse another run while fresh (exit %d): %s", code, out)
 	}
-	time.Sleep(5 * time.Second)
 	w1Cordoned := make(chan bool, 1)
 	stop := make(chan struct{})
 	go func() {
@@ -102,7 +104,7 @@ func TestKilledRunResumes(t *testing.T) {
 			}
 		}
 	}()
-	out, err = exec.Command(bin, append([]string{"run", "--resume", runID, "--break-lock"}, common...)...).CombinedOutput()
+	out, err = exec.Command(bin, append([]string{"run", "--resume", runID}, common...)...).CombinedOutput()
 	close(stop)
 	if err != nil {
 		t.Fatalf("resume: %v\n%s", err, out)
@@ -110,8 +112,8 @@ func TestKilledRunResumes(t *testing.T) {
 	if <-w1Cordoned {
 		t.Error("the resumed run drained w1 again")
 	}
-	if !strings.Contains(string(out), "resumes run "+runID) || !strings.Contains(string(out), "over from") {
-		t.Errorf("the resume must say what it resumes and that it broke the stale lock:\n%s", out)
+	if !strings.Contains(string(out), "resumes run "+runID) || !strings.Contains(string(out), "the run this one resumes; it is gone") {
+		t.Errorf("the resume must say what it resumes and that it took over its lock:\n%s", out)
 	}
 	for _, n := range []string{"w1", "w2"} {
 		if node, _ := c.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{}); node.Spec.Unschedulable {
