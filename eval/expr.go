@@ -16,12 +16,18 @@ import (
 
 // Compiler compiles expressions against one environment type.
 type Compiler struct {
-	env reflect.Type
+	env  reflect.Type
+	base []expr.Option // the environment and functions, built once
 }
 
 // NewCompiler returns a compiler for environments of type env (a struct type
 // built by EnvType).
-func NewCompiler(env reflect.Type) *Compiler { return &Compiler{env: env} }
+func NewCompiler(env reflect.Type) *Compiler {
+	base := []expr.Option{expr.Env(reflect.Zero(env).Interface())}
+	base = append(base, functions()...)
+	base = append(base, boundedFunctions()...)
+	return &Compiler{env: env, base: base}
+}
 
 // EnvType is the environment type this compiler checks against.
 func (c *Compiler) EnvType() reflect.Type { return c.env }
@@ -55,8 +61,7 @@ func readable(err error) error {
 }
 
 func (c *Compiler) options(extra ...expr.Option) []expr.Option {
-	opts := []expr.Option{expr.Env(reflect.Zero(c.env).Interface())}
-	opts = append(opts, functions()...)
+	opts := append([]expr.Option(nil), c.base...)
 	return append(opts, extra...)
 }
 
@@ -78,6 +83,7 @@ func (c *Compiler) CompileAny(src string) (*Expr, error) {
 }
 
 func (c *Compiler) compile(src string, extra ...expr.Option) (*Expr, error) {
+	// one visitor (each costs the checker a pass): secrets, and + bounded
 	guard := &secretGuard{}
 	p, err := expr.Compile(src, c.options(append(extra, expr.Patch(guard))...)...)
 	if err == nil && guard.err != nil {
@@ -251,7 +257,13 @@ func (t *Template) Render(env any) (any, error) {
 		case string:
 			b.WriteString(x)
 		default:
+			if err := checkSize(x); err != nil {
+				return nil, fmt.Errorf("render %q: %w", p.expr.Source, err)
+			}
 			fmt.Fprint(&b, x)
+		}
+		if b.Len() > MaxValueBytes {
+			return nil, fmt.Errorf("render: %w: more than %d bytes", ErrTooBig, MaxValueBytes)
 		}
 	}
 	if isSecret {

@@ -109,6 +109,9 @@ func functions() []expr.Option {
 			return p[0], nil
 		}, new(func(any, any) any)),
 		expr.Function("toYaml", func(p ...any) (any, error) {
+			if err := checkSize(p[0]); err != nil {
+				return nil, err
+			}
 			b, err := yaml.Marshal(p[0])
 			return string(b), err
 		}, new(func(any) string)),

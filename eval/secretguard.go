@@ -18,6 +18,7 @@ var secretType = reflect.TypeOf(secret.String{})
 type secretGuard struct{ err *file.Error }
 
 func (g *secretGuard) Visit(node *ast.Node) {
+	boundedAdd{}.Visit(node)
 	if g.err != nil {
 		return
 	}
