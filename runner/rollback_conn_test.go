@@ -47,18 +47,23 @@ func localInv(t *testing.T) *inventory.Inventory {
 	return inv
 }
 
-// On the implicit localhost the real copy module's Undo gets the local
-// connection: the file it created is removed, and nothing panics.
-func TestCopyOnLocalhostIsUndoneLocally(t *testing.T) {
+// copyThen is a playbook for the implicit localhost: a real copy to a new
+// file, then the fake step given; it returns the harness and the file.
+func copyThen(t *testing.T, then string) (*harness, string, string) {
 	dest := filepath.Join(t.TempDir(), "made-by-kubeplay.conf")
 	h := newHarness()
 	h.reg = modules.NewRegistry(newFake(h.calls, "fake"), modules.Copy{})
-	yml := header + `plays:
+	return h, dest, header + `plays:
   - hosts: localhost
     steps:
       - copy: {dest: ` + dest + `, content: "x=1\n"}
-      - fake: {tag: boom, fail_on: [localhost]}
-`
+      - fake: ` + then + "\n"
+}
+
+// On the implicit localhost the real copy module's Undo gets the local
+// connection: the file it created is removed, and nothing panics.
+func TestCopyOnLocalhostIsUndoneLocally(t *testing.T) {
+	h, dest, yml := copyThen(t, "{tag: boom, fail_on: [localhost]}")
 	_, err := h.run(t, yml, localInv(t), func(o *Options) { o.Local = local.Conn{} })
 	var re *failure.RunError
 	if !errors.As(err, &re) || failure.ExitCode(err) != failure.ExitHostFailed {
@@ -78,15 +83,7 @@ func TestCopyOnLocalhostIsUndoneLocally(t *testing.T) {
 
 // Ctrl-C during a later step on localhost rolls the copy back locally.
 func TestInterruptOnLocalhostUndoesLocally(t *testing.T) {
-	dest := filepath.Join(t.TempDir(), "made-by-kubeplay.conf")
-	h := newHarness()
-	h.reg = modules.NewRegistry(newFake(h.calls, "fake"), modules.Copy{})
-	yml := header + `plays:
-  - hosts: localhost
-    steps:
-      - copy: {dest: ` + dest + `, content: "x=1\n"}
-      - fake: {tag: long, block: true}
-`
+	h, dest, yml := copyThen(t, "{tag: long, block: true}")
 	pb, err := playbook.Load("t.yaml", []byte(yml), h.reg)
 	if err != nil {
 		t.Fatal(err)
