@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubeplay/kubeplay/transport"
 	"sigs.k8s.io/yaml"
 )
 
@@ -87,17 +88,10 @@ type certInfo struct {
 	SANs     []string  `json:"sans"` // DNS names, then IP addresses
 }
 
-// certNode is what cert-expiry needs of the connection: the host's files
-// and TCP from the host.
-type certNode interface {
-	fileReader
-	tunnel
-}
-
 // Run reads the certificates.
 func (CertExpiry) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	cp := p.(*CertExpiryParams)
-	node, ok := t.Conn.(certNode)
+	node, ok := t.Conn.(transport.Node)
 	if !ok {
 		return Result{}, errors.New("cert-expiry needs an SSH (or local) connection")
 	}
@@ -199,7 +193,7 @@ func leafCert(name string, b []byte) (*x509.Certificate, error) {
 
 // servedCert does a TLS handshake with addr from the node and returns the
 // leaf certificate. Only the certificate is read: nothing is trusted or sent.
-func servedCert(ctx context.Context, node certNode, addr string) (*x509.Certificate, error) {
+func servedCert(ctx context.Context, node transport.Node, addr string) (*x509.Certificate, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	raw, err := node.DialContext(ctx, "tcp", addr)

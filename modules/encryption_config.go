@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/kubeplay/kubeplay/transport"
 	"go.uber.org/zap"
 	"k8s.io/client-go/rest"
 )
@@ -753,7 +754,7 @@ func (p *EncryptionConfigParams) reload(ctx context.Context, t *Target) (Result,
 	if st.path == "" || st.served == st.fileHash {
 		return st.result(false), nil
 	}
-	tun, ok := t.Conn.(tunnel)
+	tun, ok := t.Conn.(transport.Dialer)
 	if !ok {
 		return Result{}, errors.New("reload needs an SSH (or local) connection")
 	}
@@ -777,7 +778,7 @@ const lastConfigMetric = "apiserver_encryption_config_controller_last_config_inf
 // servedConfigHash asks this host's kube-apiserver (through the host, with
 // the run's credentials) which encryption configuration it loaded.
 func servedConfigHash(ctx context.Context, t *Target) (string, error) {
-	tun, ok := t.Conn.(tunnel)
+	tun, ok := t.Conn.(transport.Dialer)
 	if !ok || t.KubeConfig == nil {
 		return "", errors.New("needs an SSH connection and the run's kubeconfig")
 	}

@@ -9,6 +9,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubeplay/kubeplay/transport"
 	"github.com/kubeplay/kubeplay/transport/etcd"
 )
 
@@ -56,7 +57,7 @@ func (c EtcdConn) validateWith(timeout, member *time.Duration) error {
 
 // open dials etcd through the target's host.
 func (c EtcdConn) open(ctx context.Context, t *Target) (*clientv3.Client, error) {
-	node, ok := t.Conn.(etcd.Node)
+	node, ok := t.Conn.(transport.Node)
 	if !ok {
 		return nil, ErrNoTunnel
 	}

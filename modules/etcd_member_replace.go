@@ -22,6 +22,7 @@ import (
 
 	"github.com/kubeplay/kubeplay/internal/yamledit"
 	"github.com/kubeplay/kubeplay/secret"
+	"github.com/kubeplay/kubeplay/transport"
 	"github.com/kubeplay/kubeplay/transport/etcd"
 )
 
@@ -505,7 +506,7 @@ func (j *replaceJob) prepareNewHost(ctx context.Context, manifest string) (strin
 func (j *replaceJob) kubeadmCerts(ctx context.Context, flags map[string]string) error {
 	caPath := cmp.Or(flags["peer-trusted-ca-file"], etcd.KubeadmCerts.CA)
 	keyPath := strings.TrimSuffix(caPath, ".crt") + ".key"
-	src, ok := j.t.Conn.(etcd.Node)
+	src, ok := j.t.Conn.(transport.Node)
 	if !ok {
 		return ErrNoTunnel
 	}
@@ -629,7 +630,7 @@ func (j *replaceJob) stopOld(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("move the old member's manifest out on %s: %w", j.oldHost, err)
 	}
-	tun, ok := conn.(tunnel)
+	tun, ok := conn.(transport.Dialer)
 	if !ok {
 		return strings.TrimSpace(r.Stdout), nil
 	}
@@ -766,7 +767,7 @@ func (j *replaceJob) fixAPIServers(ctx context.Context, oldClientURLs []string) 
 		if _, err := writeFileAtomic(ctx, conn, path, string(out), true, j.t.Clock.Now(), fileAttrs{}); err != nil {
 			return fixed, err
 		}
-		tun, ok := conn.(tunnel)
+		tun, ok := conn.(transport.Dialer)
 		if ok {
 			sp := StaticPodRestartParams{Timeout: j.p.Timeout, Interval: time.Second}
 			if err := sp.poll(ctx, j.t, "answer /livez on "+h, func(ctx context.Context) bool {

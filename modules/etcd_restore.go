@@ -19,6 +19,7 @@ import (
 
 	"github.com/kubeplay/kubeplay/etcdsnap"
 	"github.com/kubeplay/kubeplay/secret"
+	"github.com/kubeplay/kubeplay/transport"
 	"github.com/kubeplay/kubeplay/transport/etcd"
 )
 
@@ -237,7 +238,7 @@ elif [ -f "$2/$3.yaml" ]; then echo parked; fi`, manifestDir, restoreParkDir, co
 		return nil
 	}
 	m.parked = append(m.parked, comp)
-	tun, ok := m.conn.(tunnel)
+	tun, ok := m.conn.(transport.Dialer)
 	if !ok {
 		return ErrNoTunnel
 	}
@@ -261,14 +262,14 @@ func (rp *EtcdRestoreParams) unpark(ctx context.Context, m *restoreMember, comp 
 
 func (rp *EtcdRestoreParams) waitHealthy(ctx context.Context, t *Target, m *restoreMember, comp string) error {
 	h := staticPodHealth[comp]
-	tun := m.conn.(tunnel)
+	tun := m.conn.(transport.Dialer)
 	sp := StaticPodRestartParams{Timeout: rp.Timeout, Interval: time.Second}
 	return sp.poll(ctx, t, comp+" on "+m.host+" to answer "+h.path+" ok", func(ctx context.Context) bool { return healthy(ctx, tun, h.addr, h.path, h.tls) })
 }
 
 // waitEtcd waits until the restored cluster has every member healthy.
 func (rp *EtcdRestoreParams) waitEtcd(ctx context.Context, t *Target, via *restoreMember) (*etcd.Cluster, error) {
-	node, ok := via.conn.(etcd.Node)
+	node, ok := via.conn.(transport.Node)
 	if !ok {
 		return nil, ErrNoTunnel
 	}

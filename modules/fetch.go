@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kubeplay/kubeplay/transport"
 	"os"
 	"path"
 	"path/filepath"
@@ -48,10 +49,6 @@ func (Fetch) Doc() string {
 }
 func (Fetch) NewParams() Params { return &FetchParams{} }
 
-type fileReader interface {
-	ReadFile(ctx context.Context, path string) ([]byte, error)
-}
-
 func (p *FetchParams) dest() (string, error) { return runnerPath(p.Dest) }
 
 // runnerPath makes a path on the runner machine absolute, with ~ as the
@@ -68,7 +65,7 @@ func runnerPath(d string) (string, error) {
 }
 
 func (p *FetchParams) read(ctx context.Context, t *Target) ([]byte, string, bool, error) {
-	r, ok := t.Conn.(fileReader)
+	r, ok := t.Conn.(transport.FileReader)
 	if !ok {
 		return nil, "", false, errors.New("fetch needs an SSH (or local) connection")
 	}

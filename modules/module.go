@@ -6,7 +6,6 @@ package modules
 import (
 	"context"
 	"fmt"
-	"io"
 	"reflect"
 	"sort"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/kubeplay/kubeplay/eval"
 	"github.com/kubeplay/kubeplay/internal/ytree"
 	"github.com/kubeplay/kubeplay/secret"
+	"github.com/kubeplay/kubeplay/transport"
 )
 
 // Module is one step type.
@@ -73,35 +73,13 @@ type Result struct {
 	Vars map[string]any
 }
 
-// Conn runs commands on a host. Implementations: ssh, local, fakes.
-type Conn interface {
-	Exec(ctx context.Context, c Cmd) (ExecResult, error)
-}
-
-// Cmd is one command to run. Exactly one of Argv and Shell is set. Secrets
-// travel in Stdin or Env, never in Argv or Shell.
-type Cmd struct {
-	Argv  []string
-	Shell string
-	Dir   string
-	Env   map[string]secret.String
-	Stdin io.Reader
-}
-
-// String renders the command for logs (env values are never shown).
-func (c Cmd) String() string {
-	if c.Shell != "" {
-		return c.Shell
-	}
-	return strings.Join(c.Argv, " ")
-}
-
-// ExecResult is the outcome of a command that ran to completion.
-type ExecResult struct {
-	Stdout string
-	Stderr string
-	RC     int
-}
+// Conn, Cmd and ExecResult are the connection contract, declared in the
+// leaf package transport; modules name them through these aliases.
+type (
+	Conn       = transport.Conn
+	Cmd        = transport.Cmd
+	ExecResult = transport.ExecResult
+)
 
 // Clock is the time source; tests inject a fake one.
 type Clock interface {

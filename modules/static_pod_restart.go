@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubeplay/kubeplay/transport"
 	"go.uber.org/zap"
 )
 
@@ -75,9 +76,6 @@ func (StaticPodRestart) Doc() string {
 func (StaticPodRestart) NewParams() Params { return &StaticPodRestartParams{} }
 
 // tunnel is what the step needs of the connection: TCP from the node.
-type tunnel interface {
-	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
-}
 
 // present lists the components to restart. A manifest an interrupted run
 // left parked is put back (with repair) or counted as present (dry run).
@@ -125,7 +123,7 @@ func (StaticPodRestart) Check(ctx context.Context, t *Target, p Params) (Result,
 // Run restarts each component in turn.
 func (StaticPodRestart) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	sp := p.(*StaticPodRestartParams)
-	tun, ok := t.Conn.(tunnel)
+	tun, ok := t.Conn.(transport.Dialer)
 	if !ok {
 		return Result{}, errors.New("static-pod-restart needs an SSH (or local) connection")
 	}
@@ -143,7 +141,7 @@ func (StaticPodRestart) Run(ctx context.Context, t *Target, p Params) (Result, e
 	return Result{Changed: len(done) > 0, Msg: "restarted " + strings.Join(done, ", "), Data: map[string]any{"restarted": done}}, nil
 }
 
-func (sp *StaticPodRestartParams) restart(ctx context.Context, t *Target, tun tunnel, c string) (err error) {
+func (sp *StaticPodRestartParams) restart(ctx context.Context, t *Target, tun transport.Dialer, c string) (err error) {
 	h := staticPodHealth[c]
 	if _, err := run(ctx, t.Conn, `mkdir -p "$2" && mv -f "$1/$3.yaml" "$2/$3.yaml"`, manifestDir, parkDir, c); err != nil {
 		return fmt.Errorf("park manifest: %w", err)
@@ -176,7 +174,7 @@ func (sp *StaticPodRestartParams) restart(ctx context.Context, t *Target, tun tu
 }
 
 // waitClosed waits until nothing listens on addr on the node any more.
-func (sp *StaticPodRestartParams) waitClosed(ctx context.Context, t *Target, tun tunnel, addr, what string) error {
+func (sp *StaticPodRestartParams) waitClosed(ctx context.Context, t *Target, tun transport.Dialer, addr, what string) error {
 	return sp.poll(ctx, t, "stop listening on "+addr+" ("+what+")", func(ctx context.Context) bool {
 		conn, err := tun.DialContext(ctx, "tcp", addr)
 		if err != nil {
@@ -209,7 +207,7 @@ func (sp *StaticPodRestartParams) poll(ctx context.Context, t *Target, what stri
 
 // healthy GETs a health endpoint through the node. Health endpoints answer
 // anonymous requests; the serving certificate is not what is checked here.
-func healthy(ctx context.Context, tun tunnel, addr, path string, useTLS bool) bool {
+func healthy(ctx context.Context, tun transport.Dialer, addr, path string, useTLS bool) bool {
 	scheme := "http"
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return tun.DialContext(ctx, "tcp", addr) }}
 	if useTLS {

@@ -20,14 +20,12 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/transport"
 )
 
 // Node is what the client needs of the node it goes through: TCP from the
 // node, and its files.
-type Node interface {
-	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
-	ReadFile(ctx context.Context, path string) ([]byte, error)
-}
+type Node = transport.Node
 
 // Certs names the PEM files on the node.
 type Certs struct {

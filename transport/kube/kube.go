@@ -14,16 +14,15 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/kubeplay/kubeplay/transport"
 )
 
 // DefaultPath is where kubeadm writes the admin kubeconfig.
 const DefaultPath = "/etc/kubernetes/admin.conf"
 
 // Host is what FromHost needs of a node's connection.
-type Host interface {
-	ReadFile(ctx context.Context, path string) ([]byte, error)
-	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
-}
+type Host = transport.Node
 
 // FromHost builds a client config from the kubeconfig at path on h. With
 // tunnel, or when the server is not reachable from the runner within

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/kubeplay/kubeplay/failure"
-	"github.com/kubeplay/kubeplay/modules"
+	"github.com/kubeplay/kubeplay/transport"
 )
 
 // Conn executes commands locally.
@@ -31,7 +31,7 @@ const killGrace = 2 * time.Second
 // timeout, Ctrl-C) the whole group gets SIGTERM, then SIGKILL after
 // killGrace, and Exec returns at once with an unknown outcome: the command
 // may have had part of its effect.
-func (Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, error) {
+func (Conn) Exec(ctx context.Context, c transport.Cmd) (transport.ExecResult, error) {
 	var cmd *exec.Cmd
 	switch {
 	case c.Shell != "":
@@ -39,7 +39,7 @@ func (Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, error)
 	case len(c.Argv) > 0:
 		cmd = exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
 	default:
-		return modules.ExecResult{}, errors.New("empty command")
+		return transport.ExecResult{}, errors.New("empty command")
 	}
 	cmd.Dir = c.Dir
 	if len(c.Env) > 0 {
@@ -60,7 +60,7 @@ func (Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, error)
 		// background job) does not outlive the step
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
-	res := modules.ExecResult{Stdout: out.String(), Stderr: errb.String()}
+	res := transport.ExecResult{Stdout: out.String(), Stderr: errb.String()}
 	var ee *exec.ExitError
 	switch {
 	case err == nil && ctx.Err() == nil:

@@ -29,8 +29,8 @@ import (
 
 	"github.com/kubeplay/kubeplay/failure"
 	"github.com/kubeplay/kubeplay/inventory"
-	"github.com/kubeplay/kubeplay/modules"
 	"github.com/kubeplay/kubeplay/secret"
+	"github.com/kubeplay/kubeplay/transport"
 )
 
 // ErrAuth means no offered credential was accepted. Not retried.
@@ -94,7 +94,7 @@ func NewConnector(opts Options) *Connector {
 
 // Connect dials a host now, so that unreachable hosts and key problems
 // surface before the first step.
-func (c *Connector) Connect(ctx context.Context, h *inventory.Host) (modules.Conn, error) {
+func (c *Connector) Connect(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
 	conn := &Conn{host: h, c: c}
 	if _, err := conn.client(ctx); err != nil {
 		return nil, err
@@ -446,10 +446,10 @@ func (s *Conn) session(ctx context.Context) (*gossh.Session, error) {
 // Exec runs a command. A non-zero exit is reported in RC. If the connection
 // dies or ctx ends while the command runs, the outcome is unknown: the
 // command may or may not have had its effect.
-func (s *Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, error) {
+func (s *Conn) Exec(ctx context.Context, c transport.Cmd) (transport.ExecResult, error) {
 	line, cleanup, err := s.commandLine(ctx, c)
 	if err != nil {
-		return modules.ExecResult{}, err
+		return transport.ExecResult{}, err
 	}
 	if cleanup != "" {
 		// the command removes its env file first thing; this covers a
@@ -463,7 +463,7 @@ func (s *Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, err
 	}
 	sess, err := s.session(ctx)
 	if err != nil {
-		return modules.ExecResult{}, err
+		return transport.ExecResult{}, err
 	}
 	defer sess.Close()
 	// the session's copy goroutines may still write after an interrupted
@@ -475,7 +475,7 @@ func (s *Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, err
 		sess.Stdout, sess.Stderr = &becomeStdout{b: bc, w: &out}, bstderr
 		pipe, err := sess.StdinPipe()
 		if err != nil {
-			return modules.ExecResult{}, failure.Retryable(fmt.Errorf("stdin on %s: %w", s.host.Name, err))
+			return transport.ExecResult{}, failure.Retryable(fmt.Errorf("stdin on %s: %w", s.host.Name, err))
 		}
 		fed := make(chan struct{})
 		defer close(fed)
@@ -487,7 +487,7 @@ func (s *Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, err
 		}
 	}
 	if err := sess.Start(line); err != nil {
-		return modules.ExecResult{}, failure.Retryable(fmt.Errorf("start command on %s: %w", s.host.Name, err))
+		return transport.ExecResult{}, failure.Retryable(fmt.Errorf("start command on %s: %w", s.host.Name, err))
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
@@ -500,13 +500,13 @@ func (s *Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, err
 		// pipes; Wait's goroutine ends when the server closes it.
 		_ = sess.Signal(gossh.SIGTERM)
 		sess.Close()
-		return modules.ExecResult{Stdout: out.String(), Stderr: errb.String()},
+		return transport.ExecResult{Stdout: out.String(), Stderr: errb.String()},
 			fmt.Errorf("%w: %s on %s interrupted: %w", failure.ErrUnknownOutcome, firstWord(c), s.host.Name, ctx.Err())
 	}
 	if bstderr != nil {
 		bstderr.flush()
 	}
-	res := modules.ExecResult{Stdout: out.String(), Stderr: errb.String()}
+	res := transport.ExecResult{Stdout: out.String(), Stderr: errb.String()}
 	var ee *gossh.ExitError
 	var missing *gossh.ExitMissingError
 	if bc != nil && !bc.hasStarted() && (err == nil || errors.As(err, &ee)) {
@@ -526,7 +526,7 @@ func (s *Conn) Exec(ctx context.Context, c modules.Cmd) (modules.ExecResult, err
 	}
 }
 
-func firstWord(c modules.Cmd) string {
+func firstWord(c transport.Cmd) string {
 	if len(c.Argv) > 0 {
 		return strconv.Quote(c.Argv[0])
 	}
@@ -541,7 +541,7 @@ func firstWord(c modules.Cmd) string {
 // user strings are never interpreted by the remote shell. Environment values
 // (which may be secrets) never appear on the command line: they are written
 // to a 0600 file over SFTP that the command sources and removes first.
-func (s *Conn) commandLine(ctx context.Context, c modules.Cmd) (string, string, error) {
+func (s *Conn) commandLine(ctx context.Context, c transport.Cmd) (string, string, error) {
 	var body string
 	switch {
 	case c.Shell != "":
@@ -663,7 +663,7 @@ func lastLine(s string) string {
 // host, whose login user may not read it). The content stays in memory.
 func (s *Conn) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	if s.becomes() {
-		r, err := s.Exec(ctx, modules.Cmd{Argv: []string{"cat", "--", path}})
+		r, err := s.Exec(ctx, transport.Cmd{Argv: []string{"cat", "--", path}})
 		if err != nil {
 			return nil, err
 		}
