@@ -24,7 +24,7 @@ type hostState struct {
 	facts      map[string]any
 	registered map[string]eval.Registered
 	playVars   reflect.Value // evaluated playbook vars; invalid until first use
-	connMu     sync.Mutex    // guards conn: a peer's step may open it (Target.Peer)
+	connMu     sync.Mutex    // guards conn: a peer's step may open it (Target.Peers)
 	conn       modules.Conn
 
 	rollback     []rollbackEntry

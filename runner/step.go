@@ -285,7 +285,7 @@ func (e *engine) connFor(ctx context.Context, hs *hostState, local bool) (module
 }
 
 // hostConn opens a host's connection once; later steps (and peers' steps,
-// see Target.Peer) reuse it.
+// see Target.Peers) reuse it.
 func (e *engine) hostConn(ctx context.Context, hs *hostState) (modules.Conn, error) {
 	hs.connMu.Lock()
 	defer hs.connMu.Unlock()
