@@ -109,3 +109,35 @@ func TestRecapInInventoryOrder(t *testing.T) {
 		t.Fatalf("recap order %v", got)
 	}
 }
+
+// A panic of the engine itself (here: an output sink that panics) fails
+// that host with an internal error: it rolls back, run.end is written and
+// the exit code is 1, never Go's 2.
+func TestEnginePanicIsAnInternalError(t *testing.T) {
+	h := newHarness()
+	yml := header + `plays:
+  - hosts: nodes
+    steps:
+      - fake: {tag: a}
+        rollback:
+          - fake: {tag: undo-a}
+      - fake: {tag: b}
+`
+	armed := true
+	sink := events.Multi{h.rec, sinkFunc(func(e events.Event) {
+		if armed && e.Type == events.HostStart && e.StepIdx == 1 {
+			armed = false
+			panic("sink bug")
+		}
+	})}
+	_, err := h.run(t, yml, hostsInv(t, 1), func(o *Options) { o.Sink = sink })
+	if !errors.Is(err, failure.ErrInternal) || failure.ExitCode(err) != failure.ExitError {
+		t.Fatalf("want an internal error, exit 1; got %v (exit %d)", err, failure.ExitCode(err))
+	}
+	if h.calls.count("h1:undo-a") != 1 || h.calls.count("h1:b") != 0 {
+		t.Fatalf("calls %v", h.calls.all())
+	}
+	if len(h.rec.Filter(events.RunEnd)) != 1 {
+		t.Fatal("no run.end")
+	}
+}

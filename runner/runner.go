@@ -495,9 +495,21 @@ func (e *engine) runStepGuarded(ctx context.Context, sc *scope, part string, si 
 			e.opts.Log.Error("engine panicked", zap.String("host", hs.host.Name), zap.Any("panic", r), zap.Stack("stack"))
 			hs.failed, hs.failStep = true, step.Title()
 			hs.failErr = fmt.Errorf("%w: %v", failure.ErrInternal, r)
+			e.rollbackGuarded(ctx, sc, hs)
 		}
 	}()
 	e.runStep(ctx, sc, part, si, step, hs)
+}
+
+// rollbackGuarded unwinds a host whose step the engine could not finish;
+// a second panic there is logged, not raised.
+func (e *engine) rollbackGuarded(ctx context.Context, sc *scope, hs *hostState) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.opts.Log.Error("engine panicked in rollback", zap.String("host", hs.host.Name), zap.Any("panic", r))
+		}
+	}()
+	e.rollback(ctx, sc, hs)
 }
 
 func (e *engine) emit(ev events.Event) {
