@@ -26,7 +26,7 @@ type pkgState struct {
 
 // Filter reads `go test -json` on r and writes what plain `go test` would:
 // build errors, the output of failed tests (with their subtests), the
-// ok/FAIL line of each package; with verbose, every line (`go test -v`).
+// ok/FAIL line of each package, and nothing of passed or skipped tests; with verbose, every line (`go test -v`).
 // It returns a row per package and a row per top-level test that passed,
 // failed or was skipped, and whether anything failed.
 func Filter(r io.Reader, w io.Writer, verbose bool) (pkgs, tests []Row, failed bool, err error) {
@@ -89,10 +89,10 @@ func Filter(r io.Reader, w io.Writer, verbose bool) (pkgs, tests []Row, failed b
 			s.out[top] = append(s.out[top], e.Output)
 		case e.Test == top && (e.Action == "pass" || e.Action == "fail" || e.Action == "skip"):
 			s.ended[top] = true
-			if e.Action == "pass" {
-				delete(s.out, top)
-			} else {
+			if e.Action == "fail" {
 				flush(s, top)
+			} else {
+				delete(s.out, top) // plain go test shows neither passes nor skips
 			}
 			tests = append(tests, Row{Phase: e.Package + "." + top, Seconds: e.Elapsed, State: e.Action})
 		}

@@ -27,6 +27,9 @@ func TestFilterPrintsWhatPlainGoTestWould(t *testing.T) {
 		`{"Action":"output","Package":"p/b","Test":"TestHang","Output":"    last words\n"}`,
 		`{"Action":"output","Package":"p/b","Output":"panic: test timed out\n"}`,
 		`{"Action":"fail","Package":"p/b","Elapsed":60}`,
+		`{"Action":"run","Package":"p/c","Test":"TestSkipped"}`,
+		`{"Action":"output","Package":"p/c","Test":"TestSkipped","Output":"--- SKIP: TestSkipped (0.00s)\n"}`,
+		`{"Action":"skip","Package":"p/c","Test":"TestSkipped"}`,
 		`{"Action":"output","Package":"p/c","Output":"PASS\n"}`,
 		`{"Action":"output","Package":"p/c","Output":"ok  \tp/c\t0.1s\n"}`,
 		`{"Action":"pass","Package":"p/c","Elapsed":0.1}`,
@@ -48,7 +51,7 @@ func TestFilterPrintsWhatPlainGoTestWould(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
-	for _, not := range []string{"quiet log", "=== RUN", "PASS\n"} {
+	for _, not := range []string{"quiet log", "=== RUN", "PASS\n", "SKIP"} {
 		if strings.Contains(got, not) {
 			t.Errorf("output has %q, which plain go test hides:\n%s", not, got)
 		}
@@ -62,7 +65,7 @@ func TestFilterPrintsWhatPlainGoTestWould(t *testing.T) {
 			t.Errorf("package row %d: %v, want %v", i, pkgs[i], wantPkgs[i])
 		}
 	}
-	if len(tests) != 2 || tests[0] != (Row{"p/a.TestOK", 1.5, "pass"}) || tests[1] != (Row{"p/a.TestBad", 2.25, "fail"}) {
+	if len(tests) != 3 || tests[0] != (Row{"p/a.TestOK", 1.5, "pass"}) || tests[1] != (Row{"p/a.TestBad", 2.25, "fail"}) || tests[2].State != "skip" {
 		t.Errorf("tests: %v", tests)
 	}
 }
