@@ -22,6 +22,14 @@ T=bin/timing
 $T run "lint" -- make -s lint || exit 1
 $T run "lab-up (total)" -- make -s lab-up || exit 1
 
+# -p 1 below also serialises compiling: build every test binary first,
+# both cores at once (-exec /bin/true runs none of them)
+log=$(mktemp)
+if ! $T run "go test: compile test binaries (parallel)" -- $GO test -race -count=1 -exec /bin/true ./... >"$log" 2>&1; then
+  cat "$log"; exit 1
+fi
+rm -f "$log"
+
 status=0
 start=$SECONDS
 $GO test -json -race -count=1 -p 1 -timeout 45m ./... 2>&1 | $T gotest || status=1
