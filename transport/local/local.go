@@ -55,15 +55,17 @@ func (Conn) Exec(ctx context.Context, c transport.Cmd) (transport.ExecResult, er
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = killGrace
 	err := cmd.Run()
-	if cmd.Process != nil {
-		// whatever the group left behind (a child that ignored SIGTERM, a
-		// background job) does not outlive the step
+	if ctx.Err() != nil && cmd.Process != nil {
+		// a cancelled step leaves nothing of its group behind (a child
+		// that ignored SIGTERM); a finished one keeps its background jobs
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	res := transport.ExecResult{Stdout: out.String(), Stderr: errb.String()}
 	var ee *exec.ExitError
 	switch {
-	case err == nil && ctx.Err() == nil:
+	case (err == nil || errors.Is(err, exec.ErrWaitDelay)) && ctx.Err() == nil:
+		// ErrWaitDelay: it exited 0 and a background job kept its output
+		// open; what it printed until killGrace is kept
 	case ctx.Err() != nil && cmd.Process != nil:
 		return res, fmt.Errorf("%w: %s interrupted: %w", failure.ErrUnknownOutcome, c.String(), ctx.Err())
 	case ctx.Err() != nil:

@@ -10,22 +10,22 @@ import (
 	"time"
 
 	"github.com/kubeplay/kubeplay/failure"
-	"github.com/kubeplay/kubeplay/modules"
+	"github.com/kubeplay/kubeplay/transport"
 	"github.com/kubeplay/kubeplay/secret"
 )
 
 func TestExec(t *testing.T) {
 	ctx := context.Background()
-	r, err := Conn{}.Exec(ctx, modules.Cmd{Shell: "echo out; echo err >&2; exit 3"})
+	r, err := Conn{}.Exec(ctx, transport.Cmd{Shell: "echo out; echo err >&2; exit 3"})
 	if err != nil || r.RC != 3 || r.Stdout != "out\n" || r.Stderr != "err\n" {
 		t.Fatalf("%+v %v", r, err)
 	}
-	r, err = Conn{}.Exec(ctx, modules.Cmd{Argv: []string{"sh", "-c", `cat; printf %s "$TOKEN"`},
+	r, err = Conn{}.Exec(ctx, transport.Cmd{Argv: []string{"sh", "-c", `cat; printf %s "$TOKEN"`},
 		Stdin: strings.NewReader("in:"), Env: map[string]secret.String{"TOKEN": secret.New("tok")}})
 	if err != nil || r.Stdout != "in:tok" {
 		t.Fatalf("%+v %v", r, err)
 	}
-	if _, err := (Conn{}).Exec(ctx, modules.Cmd{Argv: []string{"/nonexistent/x"}}); err == nil {
+	if _, err := (Conn{}).Exec(ctx, transport.Cmd{Argv: []string{"/nonexistent/x"}}); err == nil {
 		t.Fatal("missing binary should be an error")
 	}
 }
@@ -38,7 +38,7 @@ func TestExecTimeoutKillsTheProcessGroup(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	// the child outlives its shell unless the whole group is killed
-	_, err := Conn{}.Exec(ctx, modules.Cmd{Shell: `(sleep 3; touch ` + marker + `) & sleep 30; echo done`})
+	_, err := Conn{}.Exec(ctx, transport.Cmd{Shell: `(sleep 3; touch ` + marker + `) & sleep 30; echo done`})
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("Exec returned after %s: the command was not ended", took)
 	}
@@ -48,5 +48,23 @@ func TestExecTimeoutKillsTheProcessGroup(t *testing.T) {
 	time.Sleep(3500 * time.Millisecond)
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("a child of the command survived the timeout")
+	}
+}
+
+// A command that exits leaving a background job holding its output is done
+// (after the grace period), and the job is left to run.
+func TestExecLeavesBackgroundJobsOfAFinishedCommand(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "job-ran")
+	start := time.Now()
+	r, err := Conn{}.Exec(context.Background(), transport.Cmd{Shell: `(sleep 3; touch ` + marker + `) & echo started`})
+	if err != nil || r.RC != 0 || r.Stdout != "started\n" {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Fatalf("took %s", d)
+	}
+	time.Sleep(3500 * time.Millisecond)
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("the background job of a finished command was killed")
 	}
 }
