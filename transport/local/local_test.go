@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/kubeplay/kubeplay/failure"
-	"github.com/kubeplay/kubeplay/transport"
 	"github.com/kubeplay/kubeplay/secret"
+	"github.com/kubeplay/kubeplay/transport"
 )
 
 func TestExec(t *testing.T) {
