@@ -77,7 +77,7 @@ func (p *AptPinParams) tool(ctx context.Context, t *Target) (pkgTool, error) {
 		m, _ = t.Facts["pkg_manager"].(string)
 	}
 	if m == "" {
-		r, err := run(ctx, t.Conn, `for m in apt-get dnf yum; do if command -v $m >/dev/null 2>&1; then echo ${m%-get}; exit 0; fi; done`)
+		r, err := runScript(ctx, t.Conn, `for m in apt-get dnf yum; do if command -v $m >/dev/null 2>&1; then echo ${m%-get}; exit 0; fi; done`)
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +112,7 @@ func (aptTool) installed(ctx context.Context, c Conn, pkg string) (string, error
 }
 
 func (aptTool) offered(ctx context.Context, c Conn, pkg string) ([]string, error) {
-	m, err := run(ctx, c, `apt-cache madison "$1"`, pkg)
+	m, err := runScript(ctx, c, `apt-cache madison "$1"`, pkg)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (aptTool) offered(ctx context.Context, c Conn, pkg string) ([]string, error
 }
 
 func (aptTool) held(ctx context.Context, c Conn) (map[string]bool, error) {
-	r, err := run(ctx, c, `apt-mark showhold`)
+	r, err := runScript(ctx, c, `apt-mark showhold`)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func (aptTool) held(ctx context.Context, c Conn) (map[string]bool, error) {
 }
 
 func (aptTool) update(ctx context.Context, c Conn) error {
-	if _, err := run(ctx, c, `DEBIAN_FRONTEND=noninteractive apt-get update -q`); err != nil {
+	if _, err := runScript(ctx, c, `DEBIAN_FRONTEND=noninteractive apt-get update -q`); err != nil {
 		return fmt.Errorf("apt-get update: %w", err)
 	}
 	return nil
@@ -154,14 +154,14 @@ func (aptTool) install(ctx context.Context, c Conn, pkgs, versions []string) err
 pkgs=""; for a in "$@"; do pkgs="$pkgs ${a%%=*}"; done
 apt-mark unhold $pkgs >/dev/null
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades -o Dpkg::Options::=--force-confold "$@"`
-	if _, err := run(ctx, c, script, args...); err != nil {
+	if _, err := runScript(ctx, c, script, args...); err != nil {
 		return fmt.Errorf("apt-get install %s: %w", strings.Join(args, " "), err)
 	}
 	return nil
 }
 
 func (aptTool) hold(ctx context.Context, c Conn, pkgs []string) error {
-	if _, err := run(ctx, c, `apt-mark hold "$@" >/dev/null`, pkgs...); err != nil {
+	if _, err := runScript(ctx, c, `apt-mark hold "$@" >/dev/null`, pkgs...); err != nil {
 		return fmt.Errorf("apt-mark hold: %w", err)
 	}
 	return nil
@@ -208,7 +208,7 @@ func (y yumTool) offered(ctx context.Context, c Conn, pkg string) ([]string, err
 }
 
 func (yumTool) held(ctx context.Context, c Conn) (map[string]bool, error) {
-	r, err := run(ctx, c, `cat /etc/yum.repos.d/*.repo 2>/dev/null | sed -n 's/^[[:space:]]*exclude[[:space:]]*=//p'`)
+	r, err := runScript(ctx, c, `cat /etc/yum.repos.d/*.repo 2>/dev/null | sed -n 's/^[[:space:]]*exclude[[:space:]]*=//p'`)
 	if err != nil {
 		return nil, err
 	}

@@ -582,7 +582,7 @@ func (EncryptionConfig) Run(ctx context.Context, t *Target, p Params) (Result, e
 		if !slices.Contains(pl.writes, f.host) {
 			continue
 		}
-		if _, err := run(ctx, f.conn, `install -d -m 0700 -- "$1"`, path.Dir(ep.Path)); err != nil {
+		if _, err := runScript(ctx, f.conn, `install -d -m 0700 -- "$1"`, path.Dir(ep.Path)); err != nil {
 			return Result{Changed: f.host != pl.writes[0]}, fmt.Errorf("host %s: create %s: %w", f.host, path.Dir(ep.Path), err)
 		}
 		if _, err := writeFileAtomic(ctx, f.conn, ep.Path, pl.content, false, t.Clock.Now(), fileAttrs{Mode: "0600"}); err != nil {
@@ -631,7 +631,7 @@ func (p *EncryptionConfigParams) remove(ctx context.Context, t *Target, apply bo
 		if !slices.Contains(gone, f.host) {
 			continue
 		}
-		if _, err := run(ctx, f.conn, `rm -f -- "$1"`, p.Path); err != nil {
+		if _, err := runScript(ctx, f.conn, `rm -f -- "$1"`, p.Path); err != nil {
 			return Result{Changed: f.host != gone[0]}, fmt.Errorf("host %s: remove %s: %w", f.host, p.Path, err)
 		}
 	}

@@ -13,10 +13,10 @@ import (
 	"github.com/kubeplay/kubeplay/transport/etcd"
 )
 
-// EtcdConn are the connection parameters every etcd step shares (inlined
+// EtcdClientParams are the client parameters every etcd step shares (inlined
 // into its params). The client goes through the step's host: a
 // control-plane node whose kubeadm PKI holds the client certificate.
-type EtcdConn struct {
+type EtcdClientParams struct {
 	Endpoints []string `yaml:"endpoints" doc:"client URLs to dial from the host (default https://127.0.0.1:2379, the host's own member)"`
 	CACert    string   `yaml:"ca_cert" doc:"CA file on the host (default /etc/kubernetes/pki/etcd/ca.crt)"`
 	Cert      string   `yaml:"cert" doc:"client certificate on the host (default the kubeadm healthcheck-client)"`
@@ -27,7 +27,7 @@ type EtcdConn struct {
 // neither open TCP connections from the host nor read its files.
 var ErrNoTunnel = errors.New("etcd steps need an SSH (or local) connection to a control-plane node")
 
-func (c EtcdConn) validate() error {
+func (c EtcdClientParams) validate() error {
 	set := 0
 	for _, s := range []string{c.CACert, c.Cert, c.Key} {
 		if s != "" {
@@ -42,7 +42,7 @@ func (c EtcdConn) validate() error {
 
 // validateWith is validate for a step with a bound on its long waits
 // (default 5m) and on each member's calls (default 5s).
-func (c EtcdConn) validateWith(timeout, member *time.Duration) error {
+func (c EtcdClientParams) validateWith(timeout, member *time.Duration) error {
 	if *timeout == 0 {
 		*timeout = 5 * time.Minute
 	}
@@ -56,7 +56,7 @@ func (c EtcdConn) validateWith(timeout, member *time.Duration) error {
 }
 
 // open dials etcd through the target's host.
-func (c EtcdConn) open(ctx context.Context, t *Target) (*clientv3.Client, error) {
+func (c EtcdClientParams) open(ctx context.Context, t *Target) (*clientv3.Client, error) {
 	node, ok := t.Conn.(transport.Node)
 	if !ok {
 		return nil, ErrNoTunnel
@@ -69,7 +69,7 @@ func (c EtcdConn) open(ctx context.Context, t *Target) (*clientv3.Client, error)
 }
 
 // inspect opens a client, gathers the cluster view and closes the client.
-func (c EtcdConn) inspect(ctx context.Context, t *Target, perMember time.Duration) (*etcd.Cluster, error) {
+func (c EtcdClientParams) inspect(ctx context.Context, t *Target, perMember time.Duration) (*etcd.Cluster, error) {
 	cli, err := c.open(ctx, t)
 	if err != nil {
 		return nil, err

@@ -19,16 +19,16 @@ type EtcdDefrag struct{}
 
 // EtcdDefragParams are etcd-defrag's parameters.
 type EtcdDefragParams struct {
-	EtcdConn      `yaml:",inline"`
-	Members       []string      `yaml:"members" doc:"member names to defragment (default: every voting member)"`
-	Timeout       time.Duration `yaml:"timeout" default:"5m" doc:"bound on each member's defragmentation (the member blocks reads and writes meanwhile)"`
-	MemberTimeout time.Duration `yaml:"member_timeout" default:"5s" doc:"bound on each status call of the health checks"`
-	DisarmNoSpace bool          `yaml:"disarm_nospace" doc:"afterwards, disarm a NOSPACE alarm (as the docs do after freeing space)"`
+	EtcdClientParams `yaml:",inline"`
+	Members          []string      `yaml:"members" doc:"member names to defragment (default: every voting member)"`
+	Timeout          time.Duration `yaml:"timeout" default:"5m" doc:"bound on each member's defragmentation (the member blocks reads and writes meanwhile)"`
+	MemberTimeout    time.Duration `yaml:"member_timeout" default:"5s" doc:"bound on each status call of the health checks"`
+	DisarmNoSpace    bool          `yaml:"disarm_nospace" doc:"afterwards, disarm a NOSPACE alarm (as the docs do after freeing space)"`
 }
 
 // Validate checks the parameters.
 func (p *EtcdDefragParams) Validate() error {
-	return p.EtcdConn.validateWith(&p.Timeout, &p.MemberTimeout)
+	return p.EtcdClientParams.validateWith(&p.Timeout, &p.MemberTimeout)
 }
 
 func (EtcdDefrag) Name() string { return "etcd-defrag" }

@@ -19,11 +19,11 @@ type EtcdEncryptionCheck struct{}
 
 // EtcdEncryptionCheckParams are etcd-encryption-check's parameters.
 type EtcdEncryptionCheckParams struct {
-	EtcdConn  `yaml:",inline"`
-	Resources []string `yaml:"resources" default:"[secrets]" doc:"resources as resource or resource.group; their keys are PREFIX/RESOURCE/"`
-	Expect    string   `yaml:"expect" required:"true" doc:"encrypted (any k8s:enc: provider), plaintext, or a provider: aescbc, aesgcm, secretbox, kms"`
-	Key       string   `yaml:"key" doc:"with a provider: the key (or KMS provider) name every value is stored with"`
-	Prefix    string   `yaml:"prefix" default:"/registry" doc:"the API server's --etcd-prefix"`
+	EtcdClientParams `yaml:",inline"`
+	Resources        []string `yaml:"resources" default:"[secrets]" doc:"resources as resource or resource.group; their keys are PREFIX/RESOURCE/"`
+	Expect           string   `yaml:"expect" required:"true" doc:"encrypted (any k8s:enc: provider), plaintext, or a provider: aescbc, aesgcm, secretbox, kms"`
+	Key              string   `yaml:"key" doc:"with a provider: the key (or KMS provider) name every value is stored with"`
+	Prefix           string   `yaml:"prefix" default:"/registry" doc:"the API server's --etcd-prefix"`
 }
 
 var storageExpectations = []string{"encrypted", "plaintext", "aescbc", "aesgcm", "secretbox", "kms"}
@@ -45,7 +45,7 @@ func (p *EtcdEncryptionCheckParams) Validate() error {
 	if p.Key != "" && (p.Expect == "encrypted" || p.Expect == "plaintext") {
 		return errors.New("key goes with a provider (expect: aescbc, aesgcm, secretbox or kms)")
 	}
-	return p.EtcdConn.validate()
+	return p.EtcdClientParams.validate()
 }
 
 // ErrStoredWrong is returned when values are not stored as expected.

@@ -18,11 +18,11 @@ type EtcdHealth struct{}
 
 // EtcdHealthParams are etcd-health's parameters.
 type EtcdHealthParams struct {
-	EtcdConn      `yaml:",inline"`
-	MaxRaftLag    uint64        `yaml:"max_raft_lag" default:"1000" doc:"fail when reachable members' raft indexes differ by more than this"`
-	AllowAlarms   bool          `yaml:"allow_alarms" doc:"do not fail on active alarms (NOSPACE, CORRUPT)"`
-	RequireAll    bool          `yaml:"require_all" default:"true" doc:"fail when any voting member is unreachable, not only when quorum is lost"`
-	MemberTimeout time.Duration `yaml:"member_timeout" default:"5s" doc:"bound on each member's status call"`
+	EtcdClientParams `yaml:",inline"`
+	MaxRaftLag       uint64        `yaml:"max_raft_lag" default:"1000" doc:"fail when reachable members' raft indexes differ by more than this"`
+	AllowAlarms      bool          `yaml:"allow_alarms" doc:"do not fail on active alarms (NOSPACE, CORRUPT)"`
+	RequireAll       bool          `yaml:"require_all" default:"true" doc:"fail when any voting member is unreachable, not only when quorum is lost"`
+	MemberTimeout    time.Duration `yaml:"member_timeout" default:"5s" doc:"bound on each member's status call"`
 }
 
 // Validate checks the parameters.
@@ -36,7 +36,7 @@ func (p *EtcdHealthParams) Validate() error {
 	if p.MemberTimeout < 0 {
 		return errors.New("member_timeout must be positive")
 	}
-	return p.EtcdConn.validate()
+	return p.EtcdClientParams.validate()
 }
 
 // ErrEtcdUnhealthy is returned when the cluster fails a health rule.

@@ -34,18 +34,18 @@ type EtcdMemberReplace struct{}
 
 // EtcdMemberReplaceParams are etcd-member-replace's parameters.
 type EtcdMemberReplaceParams struct {
-	EtcdConn       `yaml:",inline"`
-	Member         string        `yaml:"member" required:"true" doc:"the member to replace: its name, hex ID, peer URL, or the inventory host it runs on"`
-	NewHost        string        `yaml:"new_host" required:"true" doc:"inventory host of the new member: its kubelet runs static pods, and (certs: kubeadm) kubeadm is installed"`
-	NewName        string        `yaml:"new_name" doc:"the new member's name (default: the new host's node name)"`
-	NewAddress     string        `yaml:"new_address" doc:"the IP address the new member advertises (default: the new host's inventory address)"`
-	OldHost        string        `yaml:"old_host" doc:"inventory host of the old member, whose etcd manifest is moved out if the host answers (default: the host named like the member, if its address is the member's)"`
-	Snapshot       string        `yaml:"snapshot" required:"true" doc:"a snapshot this run took, on the runner (etcd-snapshot's data.path): verified before any change; \"skip\" to go without"`
-	EncryptionKey  secret.String `yaml:"encryption_key" doc:"the snapshot's key, when etcd-snapshot encrypted it"`
-	Certs          string        `yaml:"certs" default:"kubeadm" doc:"kubeadm: copy the etcd CA from the host to the new host if it lacks it, then create the new member's certificates with kubeadm init phase certs; present: the new host has them"`
-	APIServerHosts []string      `yaml:"apiserver_hosts" doc:"hosts whose kube-apiserver --etcd-servers names members explicitly: the old client URL is replaced by the new one, one host at a time, each waiting for /livez (kubeadm's stacked etcd uses 127.0.0.1 and needs none)"`
-	Timeout        time.Duration `yaml:"timeout" default:"5m" doc:"bound on each wait: the old member stopping, the cluster accepting a change, the new member starting, catching up and being promoted, and the cluster settling"`
-	MemberTimeout  time.Duration `yaml:"member_timeout" default:"5s" doc:"bound on each member's status call"`
+	EtcdClientParams `yaml:",inline"`
+	Member           string        `yaml:"member" required:"true" doc:"the member to replace: its name, hex ID, peer URL, or the inventory host it runs on"`
+	NewHost          string        `yaml:"new_host" required:"true" doc:"inventory host of the new member: its kubelet runs static pods, and (certs: kubeadm) kubeadm is installed"`
+	NewName          string        `yaml:"new_name" doc:"the new member's name (default: the new host's node name)"`
+	NewAddress       string        `yaml:"new_address" doc:"the IP address the new member advertises (default: the new host's inventory address)"`
+	OldHost          string        `yaml:"old_host" doc:"inventory host of the old member, whose etcd manifest is moved out if the host answers (default: the host named like the member, if its address is the member's)"`
+	Snapshot         string        `yaml:"snapshot" required:"true" doc:"a snapshot this run took, on the runner (etcd-snapshot's data.path): verified before any change; \"skip\" to go without"`
+	EncryptionKey    secret.String `yaml:"encryption_key" doc:"the snapshot's key, when etcd-snapshot encrypted it"`
+	Certs            string        `yaml:"certs" default:"kubeadm" doc:"kubeadm: copy the etcd CA from the host to the new host if it lacks it, then create the new member's certificates with kubeadm init phase certs; present: the new host has them"`
+	APIServerHosts   []string      `yaml:"apiserver_hosts" doc:"hosts whose kube-apiserver --etcd-servers names members explicitly: the old client URL is replaced by the new one, one host at a time, each waiting for /livez (kubeadm's stacked etcd uses 127.0.0.1 and needs none)"`
+	Timeout          time.Duration `yaml:"timeout" default:"5m" doc:"bound on each wait: the old member stopping, the cluster accepting a change, the new member starting, catching up and being promoted, and the cluster settling"`
+	MemberTimeout    time.Duration `yaml:"member_timeout" default:"5s" doc:"bound on each member's status call"`
 }
 
 // Validate checks the parameters.
@@ -65,7 +65,7 @@ func (p *EtcdMemberReplaceParams) Validate() error {
 	if p.Certs != "kubeadm" && p.Certs != "present" {
 		return fmt.Errorf("certs %q: want kubeadm or present", p.Certs)
 	}
-	return p.EtcdConn.validateWith(&p.Timeout, &p.MemberTimeout)
+	return p.EtcdClientParams.validateWith(&p.Timeout, &p.MemberTimeout)
 }
 
 func (EtcdMemberReplace) Name() string { return "etcd-member-replace" }
@@ -490,7 +490,7 @@ func (j *replaceJob) prepareNewHost(ctx context.Context, manifest string) (strin
 	}
 	dataDir := cmp.Or(flags["data-dir"], "/var/lib/etcd")
 	aside := backupName(dataDir, j.t.Clock.Now())
-	r, err := run(ctx, j.newConn, `if [ -d "$1/member" ]; then mv -- "$1" "$2" && echo moved; fi; mkdir -p -m 0700 -- "$1"`, dataDir, aside)
+	r, err := runScript(ctx, j.newConn, `if [ -d "$1/member" ]; then mv -- "$1" "$2" && echo moved; fi; mkdir -p -m 0700 -- "$1"`, dataDir, aside)
 	if err != nil {
 		return "", fmt.Errorf("data dir on %s: %w", j.p.NewHost, err)
 	}
@@ -504,7 +504,7 @@ func (j *replaceJob) prepareNewHost(ctx context.Context, manifest string) (strin
 // kubeadmCerts copies the etcd CA if the new host lacks it (refusing a
 // different one) and has kubeadm create the member's certificates.
 func (j *replaceJob) kubeadmCerts(ctx context.Context, flags map[string]string) error {
-	caPath := cmp.Or(flags["peer-trusted-ca-file"], etcd.KubeadmCerts.CA)
+	caPath := cmp.Or(flags["peer-trusted-ca-file"], etcd.KubeadmCerts().CA)
 	keyPath := strings.TrimSuffix(caPath, ".crt") + ".key"
 	src, ok := j.t.Conn.(transport.Node)
 	if !ok {
@@ -526,7 +526,7 @@ func (j *replaceJob) kubeadmCerts(ctx context.Context, flags map[string]string) 
 		if err != nil {
 			return fmt.Errorf("etcd CA key on %s: %w", j.t.Host.Name, err)
 		}
-		_, err = run(ctx, j.newConn, `mkdir -p -m 0755 -- "$(dirname "$1")"`, caPath)
+		_, err = runScript(ctx, j.newConn, `mkdir -p -m 0755 -- "$(dirname "$1")"`, caPath)
 		if err == nil {
 			_, err = writeFileAtomic(ctx, j.newConn, keyPath, string(key), false, time.Time{}, fileAttrs{Mode: "0600"})
 		}
@@ -567,7 +567,7 @@ func (j *replaceJob) kubeadmConfig(ctx context.Context) (string, error) {
 	}
 	api := "kubeadm.k8s.io/v1beta4"
 	if cluster == "" {
-		r, err := run(ctx, j.newConn, `kubeadm version -o short`)
+		r, err := runScript(ctx, j.newConn, `kubeadm version -o short`)
 		if err != nil {
 			return "", fmt.Errorf("kubeadm version on %s: %w", j.p.NewHost, err)
 		}
@@ -626,7 +626,7 @@ func (j *replaceJob) stopOld(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	parked := "/etc/kubernetes/etcd.yaml.kubeplay-removed-" + j.t.Clock.Now().UTC().Format("20060102T150405")
-	r, err := run(ctx, conn, `if [ -f "$1" ]; then mv -f -- "$1" "$2" && echo "$2"; fi`, manifestDir+"/etcd.yaml", parked)
+	r, err := runScript(ctx, conn, `if [ -f "$1" ]; then mv -f -- "$1" "$2" && echo "$2"; fi`, manifestDir+"/etcd.yaml", parked)
 	if err != nil {
 		return "", fmt.Errorf("move the old member's manifest out on %s: %w", j.oldHost, err)
 	}
@@ -690,7 +690,7 @@ func (j *replaceJob) join(ctx context.Context, newID uint64, manifest string) er
 	if _, present, err := readFile(ctx, j.newConn, manifestDir+"/etcd.yaml"); err != nil {
 		return err
 	} else if !present {
-		if _, err := run(ctx, j.newConn, `mkdir -p -- "$1"`, manifestDir); err != nil {
+		if _, err := runScript(ctx, j.newConn, `mkdir -p -- "$1"`, manifestDir); err != nil {
 			return err
 		}
 		if _, err := writeFileAtomic(ctx, j.newConn, manifestDir+"/etcd.yaml", mf, false, time.Time{}, fileAttrs{Mode: "0600"}); err != nil {
@@ -945,7 +945,7 @@ func (EtcdMemberReplace) Run(ctx context.Context, t *Target, p Params) (Result, 
 	if err != nil {
 		return fail(fmt.Errorf("update --etcd-servers: %w", err))
 	}
-	if _, err := run(ctx, j.newConn, `rm -f -- "$1"`, replaceRecordPath); err != nil {
+	if _, err := runScript(ctx, j.newConn, `rm -f -- "$1"`, replaceRecordPath); err != nil {
 		return fail(err)
 	}
 	return Result{Changed: true, Data: data, Msg: fmt.Sprintf("replaced %s with %s (%s); %s", rp.Member, j.newName, j.newPeer(), summary(c))}, nil

@@ -50,7 +50,7 @@ func (p *EtcdRestoreParams) Validate() error {
 	if len(slices.Compact(slices.Sorted(slices.Values(p.Hosts)))) != len(p.Hosts) {
 		return errors.New("hosts: a host is listed twice")
 	}
-	return EtcdConn{}.validateWith(&p.Timeout, &p.MemberTimeout)
+	return EtcdClientParams{}.validateWith(&p.Timeout, &p.MemberTimeout)
 }
 
 func (EtcdRestore) Name() string { return "etcd-restore" }
@@ -229,7 +229,7 @@ func (EtcdRestore) Run(ctx context.Context, t *Target, p Params) (Result, error)
 // component without a manifest on the host is skipped; one parked by an
 // interrupted run counts as parked.
 func (rp *EtcdRestoreParams) park(ctx context.Context, t *Target, m *restoreMember, comp string) error {
-	r, err := run(ctx, m.conn, `if [ -f "$1/$3.yaml" ]; then mkdir -p -m 0700 "$2" && mv -f "$1/$3.yaml" "$2/$3.yaml" && echo parked
+	r, err := runScript(ctx, m.conn, `if [ -f "$1/$3.yaml" ]; then mkdir -p -m 0700 "$2" && mv -f "$1/$3.yaml" "$2/$3.yaml" && echo parked
 elif [ -f "$2/$3.yaml" ]; then echo parked; fi`, manifestDir, restoreParkDir, comp)
 	if err != nil {
 		return fmt.Errorf("stop %s on %s: %w", comp, m.host, err)
@@ -254,7 +254,7 @@ func (rp *EtcdRestoreParams) unpark(ctx context.Context, m *restoreMember, comp 
 	if !slices.Contains(m.parked, comp) {
 		return nil
 	}
-	if _, err := run(ctx, m.conn, `mv -f "$2/$3.yaml" "$1/$3.yaml"`, manifestDir, restoreParkDir, comp); err != nil {
+	if _, err := runScript(ctx, m.conn, `mv -f "$2/$3.yaml" "$1/$3.yaml"`, manifestDir, restoreParkDir, comp); err != nil {
 		return fmt.Errorf("start %s on %s: %w", comp, m.host, err)
 	}
 	return nil

@@ -24,10 +24,10 @@ type EtcdSnapshot struct{}
 
 // EtcdSnapshotParams are etcd-snapshot's parameters.
 type EtcdSnapshotParams struct {
-	EtcdConn `yaml:",inline"`
-	Dir      string `yaml:"dir" runner:"path" doc:"directory on the runner machine for the snapshot (created 0700; ~ is the runner's home)"`
-	Prefix   string `yaml:"prefix" default:"etcd-snapshot" doc:"file name prefix; files are PREFIX-RUNID-HOST-TIME.db"`
-	Keep     int    `yaml:"keep" doc:"after saving, keep only the newest N snapshots with this prefix in dir (0 keeps all)"`
+	EtcdClientParams `yaml:",inline"`
+	Dir              string `yaml:"dir" runner:"path" doc:"directory on the runner machine for the snapshot (created 0700; ~ is the runner's home)"`
+	Prefix           string `yaml:"prefix" default:"etcd-snapshot" doc:"file name prefix; files are PREFIX-RUNID-HOST-TIME.db"`
+	Keep             int    `yaml:"keep" doc:"after saving, keep only the newest N snapshots with this prefix in dir (0 keeps all)"`
 	// EncryptionKey seals the snapshot at rest.
 	EncryptionKey secret.String `yaml:"encryption_key" doc:"a passphrase (secret): the verified snapshot is encrypted with age (scrypt) into NAME.db.age and the plaintext removed; etcd-restore and etcd-member-replace take the same key"`
 }
@@ -48,7 +48,7 @@ func (p *EtcdSnapshotParams) Validate() error {
 	if p.Keep < 0 {
 		return errors.New("keep must be 0 or more")
 	}
-	return p.EtcdConn.validate()
+	return p.EtcdClientParams.validate()
 }
 
 func (EtcdSnapshot) Name() string { return "etcd-snapshot" }

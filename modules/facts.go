@@ -53,7 +53,7 @@ func (Facts) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	if _, done := t.Facts["os_family"]; done && !p.(*FactsParams).Refresh {
 		return Result{Data: t.Facts, Msg: "gathered earlier in this run"}, nil
 	}
-	r, err := run(ctx, t.Conn, factsScript)
+	r, err := runScript(ctx, t.Conn, factsScript)
 	if err != nil {
 		return Result{}, fmt.Errorf("gather facts: %w", err)
 	}

@@ -73,7 +73,7 @@ func (p *FileParams) plan(ctx context.Context, t *Target) (statInfo, fileOp, err
 			return st, op, nil
 		}
 		if st.Kind == "directory" && !p.Force {
-			r, err := run(ctx, t.Conn, `ls -A -- "$1" | head -n 1`, p.Path)
+			r, err := runScript(ctx, t.Conn, `ls -A -- "$1" | head -n 1`, p.Path)
 			if err != nil {
 				return st, op, err
 			}
@@ -132,11 +132,11 @@ func (File) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	case "remove":
 		if boolOr(fp.Backup, true) {
 			bak := backupName(fp.Path, t.Clock.Now())
-			if _, err := run(ctx, t.Conn, `mv -- "$1" "$2"`, fp.Path, bak); err != nil {
+			if _, err := runScript(ctx, t.Conn, `mv -- "$1" "$2"`, fp.Path, bak); err != nil {
 				return Result{}, fmt.Errorf("move %s aside: %w", fp.Path, err)
 			}
 			data["moved_to"] = bak
-		} else if _, err := run(ctx, t.Conn, `rm -rf -- "$1"`, fp.Path); err != nil {
+		} else if _, err := runScript(ctx, t.Conn, `rm -rf -- "$1"`, fp.Path); err != nil {
 			return Result{}, fmt.Errorf("remove %s: %w", fp.Path, err)
 		}
 	case "create":
@@ -147,13 +147,13 @@ mkdir -p -- "$1"; echo "$top"`,
 			"touch": `umask 022; : >> "$1"`,
 			"link":  `ln -s -- "$2" "$1"`,
 		}[fp.State]
-		r, err := run(ctx, t.Conn, script, fp.Path, fp.Src)
+		r, err := runScript(ctx, t.Conn, script, fp.Path, fp.Src)
 		if err != nil {
 			return Result{}, fmt.Errorf("create %s: %w", fp.Path, err)
 		}
 		data["created_top"] = strings.TrimSpace(r.Stdout)
 	case "relink":
-		if _, err := run(ctx, t.Conn, `ln -sfn -- "$2" "$3" && mv -Tf -- "$3" "$1"`, fp.Path, fp.Src, sidePath(fp.Path, ".kubeplay-link")); err != nil {
+		if _, err := runScript(ctx, t.Conn, `ln -sfn -- "$2" "$3" && mv -Tf -- "$3" "$1"`, fp.Path, fp.Src, sidePath(fp.Path, ".kubeplay-link")); err != nil {
 			return Result{}, fmt.Errorf("link %s: %w", fp.Path, err)
 		}
 	}
@@ -178,20 +178,20 @@ func (File) Undo(ctx context.Context, t *Target, p Params, r Result) error {
 		if str("moved_to") == "" {
 			return fmt.Errorf("cannot restore %s: it was deleted (backup: false)", fp.Path)
 		}
-		_, err = run(ctx, t.Conn, `mv -- "$1" "$2"`, str("moved_to"), fp.Path)
+		_, err = runScript(ctx, t.Conn, `mv -- "$1" "$2"`, str("moved_to"), fp.Path)
 	case "create":
 		if fp.State == "directory" {
 			// the directories it created, and only while nothing was put in them
-			_, err = run(ctx, t.Conn, `d=$1; while rmdir -- "$d"; do [ "$d" = "$2" ] && exit 0; d=$(dirname -- "$d"); done; exit 1`,
+			_, err = runScript(ctx, t.Conn, `d=$1; while rmdir -- "$d"; do [ "$d" = "$2" ] && exit 0; d=$(dirname -- "$d"); done; exit 1`,
 				fp.Path, cmp.Or(str("created_top"), fp.Path))
 		} else {
-			_, err = run(ctx, t.Conn, `rm -f -- "$1"`, fp.Path)
+			_, err = runScript(ctx, t.Conn, `rm -f -- "$1"`, fp.Path)
 		}
 	case "relink":
 		if str("old_target") == "" {
 			return fmt.Errorf("cannot restore %s: it was not a link before", fp.Path)
 		}
-		_, err = run(ctx, t.Conn, `ln -sfn -- "$2" "$3" && mv -Tf -- "$3" "$1"`, fp.Path, str("old_target"), sidePath(fp.Path, ".kubeplay-link"))
+		_, err = runScript(ctx, t.Conn, `ln -sfn -- "$2" "$3" && mv -Tf -- "$3" "$1"`, fp.Path, str("old_target"), sidePath(fp.Path, ".kubeplay-link"))
 	case "attrs":
 		err = setAttrs(ctx, t.Conn, fp.Path, fileAttrs{Mode: str("old_mode"), Owner: str("old_owner"), Group: str("old_group")})
 	}

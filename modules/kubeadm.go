@@ -240,7 +240,7 @@ func (s kubeadmState) atVersion(v string) bool {
 }
 
 func readKubeadmState(ctx context.Context, c Conn) (kubeadmState, error) {
-	r, err := run(ctx, c, kubeadmStateScript)
+	r, err := runScript(ctx, c, kubeadmStateScript)
 	if err != nil {
 		return kubeadmState{}, fmt.Errorf("read kubeadm state: %w", err)
 	}
@@ -318,7 +318,7 @@ func (Kubeadm) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 		// kubeadm backs the kubelet config up into a directory named after
 		// the current second, and fails if it exists: never start in the
 		// same second as a previous run
-		if _, err := run(ctx, t.Conn, `while [ -e "/etc/kubernetes/tmp/kubeadm-kubelet-config-$(date +%Y-%m-%d-%H-%M-%S)" ]; do sleep 0.2; done`); err != nil {
+		if _, err := runScript(ctx, t.Conn, `while [ -e "/etc/kubernetes/tmp/kubeadm-kubelet-config-$(date +%Y-%m-%d-%H-%M-%S)" ]; do sleep 0.2; done`); err != nil {
 			return Result{}, err
 		}
 	}

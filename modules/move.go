@@ -78,7 +78,7 @@ func (Move) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 		return Result{Msg: mp.Src + " already moved to " + mp.Dest, Data: data}, err
 	}
 	bak := backupName(mp.Dest, t.Clock.Now())
-	r, err := run(ctx, t.Conn, `set -e
+	r, err := runScript(ctx, t.Conn, `set -e
 if [ "$4" = true ]; then mkdir -p -- "$(dirname -- "$2")"; fi
 if [ -e "$2" ] || [ -L "$2" ]; then mv -T -- "$2" "$3"; echo replaced; fi
 mv -T -- "$1" "$2"`, mp.Src, mp.Dest, bak, fmt.Sprint(mp.Parent))
@@ -98,7 +98,7 @@ func (Move) Undo(ctx context.Context, t *Target, p Params, r Result) error {
 	}
 	mp := p.(*MoveParams)
 	replaced, _ := r.Data["replaced"].(string)
-	if _, err := run(ctx, t.Conn, `set -e
+	if _, err := runScript(ctx, t.Conn, `set -e
 mv -T -- "$2" "$1"
 if [ -n "$3" ]; then mv -T -- "$3" "$2"; fi`, mp.Src, mp.Dest, replaced); err != nil {
 		return fmt.Errorf("move %s back to %s: %w", mp.Dest, mp.Src, err)

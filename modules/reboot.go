@@ -64,7 +64,7 @@ func (Reboot) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	}
 	start := t.Clock.Now()
 	// detached: the command outlives the session it came from
-	if _, err := run(ctx, t.Conn, `nohup /bin/sh -c 'sleep 1; eval "$1"' kubeplay "$1" >/dev/null 2>&1 </dev/null &`, rp.Command); err != nil {
+	if _, err := runScript(ctx, t.Conn, `nohup /bin/sh -c 'sleep 1; eval "$1"' kubeplay "$1" >/dev/null 2>&1 </dev/null &`, rp.Command); err != nil {
 		return Result{}, fmt.Errorf("start %q: %w", rp.Command, err)
 	}
 	t.Log.Info("rebooting", zap.String("command", rp.Command), zap.String("boot_id", before))
@@ -101,7 +101,7 @@ func (Reboot) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 }
 
 func bootID(ctx context.Context, c Conn) (string, error) {
-	r, err := run(ctx, c, `cat "$1"`, bootIDPath)
+	r, err := runScript(ctx, c, `cat "$1"`, bootIDPath)
 	if err != nil {
 		return "", err
 	}

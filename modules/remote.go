@@ -13,7 +13,7 @@ import (
 // run runs a shell script on the host and fails on a non-zero exit.
 // Scripts receive their variable inputs as positional arguments ($1, $2,
 // ...), quoted by the transport, never pasted into the script text.
-func run(ctx context.Context, c Conn, script string, args ...string) (ExecResult, error) {
+func runScript(ctx context.Context, c Conn, script string, args ...string) (ExecResult, error) {
 	argv := append([]string{"/bin/sh", "-c", script, "kubeplay"}, args...)
 	r, err := c.Exec(ctx, Cmd{Argv: argv})
 	if err != nil {

@@ -124,7 +124,7 @@ func (RestartService) Check(ctx context.Context, t *Target, p Params) (Result, e
 func (RestartService) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	rp := p.(*RestartServiceParams)
 	if rp.DaemonReload {
-		if _, err := run(ctx, t.Conn, `systemctl daemon-reload`); err != nil {
+		if _, err := runScript(ctx, t.Conn, `systemctl daemon-reload`); err != nil {
 			return Result{}, fmt.Errorf("daemon-reload: %w", err)
 		}
 	}
@@ -133,12 +133,12 @@ func (RestartService) Run(ctx context.Context, t *Target, p Params) (Result, err
 		return Result{}, err
 	}
 	if enable != "" {
-		if _, err := run(ctx, t.Conn, `systemctl "$1" "$2"`, enable, rp.Name); err != nil {
+		if _, err := runScript(ctx, t.Conn, `systemctl "$1" "$2"`, enable, rp.Name); err != nil {
 			return Result{}, fmt.Errorf("systemctl %s %s: %w", enable, rp.Name, err)
 		}
 	}
 	if verb != "" {
-		if _, err := run(ctx, t.Conn, `systemctl "$1" "$2"`, verb, rp.Name); err != nil {
+		if _, err := runScript(ctx, t.Conn, `systemctl "$1" "$2"`, verb, rp.Name); err != nil {
 			return Result{}, fmt.Errorf("systemctl %s %s: %w", verb, rp.Name, err)
 		}
 	}

@@ -84,7 +84,7 @@ func (p *StaticPodRestartParams) present(ctx context.Context, t *Target, repair 
 	if !repair {
 		mv = "true"
 	}
-	r, err := run(ctx, t.Conn, `for c in "$@"; do
+	r, err := runScript(ctx, t.Conn, `for c in "$@"; do
   if [ -f "`+parkDir+`/$c.yaml" ] && [ ! -f "`+manifestDir+`/$c.yaml" ]; then `+mv+` "`+parkDir+`/$c.yaml" "`+manifestDir+`/$c.yaml" && echo "present=$c" && echo "restored=$c"; continue; fi
   [ -f "`+manifestDir+`/$c.yaml" ] && echo "present=$c"
 done; true`, staticPodOrder...)
@@ -143,14 +143,14 @@ func (StaticPodRestart) Run(ctx context.Context, t *Target, p Params) (Result, e
 
 func (sp *StaticPodRestartParams) restart(ctx context.Context, t *Target, tun transport.Dialer, c string) (err error) {
 	h := staticPodHealth[c]
-	if _, err := run(ctx, t.Conn, `mkdir -p "$2" && mv -f "$1/$3.yaml" "$2/$3.yaml"`, manifestDir, parkDir, c); err != nil {
+	if _, err := runScript(ctx, t.Conn, `mkdir -p "$2" && mv -f "$1/$3.yaml" "$2/$3.yaml"`, manifestDir, parkDir, c); err != nil {
 		return fmt.Errorf("park manifest: %w", err)
 	}
 	parked := true
 	unpark := func() error {
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if _, err := run(bctx, t.Conn, `mv -f "$2/$3.yaml" "$1/$3.yaml"`, manifestDir, parkDir, c); err != nil {
+		if _, err := runScript(bctx, t.Conn, `mv -f "$2/$3.yaml" "$1/$3.yaml"`, manifestDir, parkDir, c); err != nil {
 			return fmt.Errorf("put back manifest: %w", err)
 		}
 		parked = false

@@ -155,7 +155,7 @@ func (s SwapRepo) Undo(ctx context.Context, t *Target, p Params, r Result) error
 	if bak == "" || file == "" {
 		return errors.New("swap-repo: no backup to restore (backup: false)")
 	}
-	if _, err := run(ctx, t.Conn, `cp -p -- "$1" "$2"`, bak, file); err != nil {
+	if _, err := runScript(ctx, t.Conn, `cp -p -- "$1" "$2"`, bak, file); err != nil {
 		return fmt.Errorf("restore %s: %w", file, err)
 	}
 	return refreshIndex(ctx, t.Conn, file)
@@ -166,11 +166,11 @@ func refreshIndex(ctx context.Context, c Conn, file string) error {
 	var err error
 	switch {
 	case strings.HasPrefix(file, "/etc/apt/"):
-		_, err = run(ctx, c, `DEBIAN_FRONTEND=noninteractive apt-get update -q`)
+		_, err = runScript(ctx, c, `DEBIAN_FRONTEND=noninteractive apt-get update -q`)
 	case strings.HasPrefix(file, "/etc/zypp/"):
-		_, err = run(ctx, c, `zypper --non-interactive refresh`)
+		_, err = runScript(ctx, c, `zypper --non-interactive refresh`)
 	default:
-		_, err = run(ctx, c, `if command -v dnf >/dev/null; then dnf makecache -q; else yum makecache -q; fi`)
+		_, err = runScript(ctx, c, `if command -v dnf >/dev/null; then dnf makecache -q; else yum makecache -q; fi`)
 	}
 	if err != nil {
 		return fmt.Errorf("refresh package index: %w", err)

@@ -35,10 +35,12 @@ type Certs struct {
 }
 
 // KubeadmCerts are the files kubeadm creates for health checks.
-var KubeadmCerts = Certs{
-	CA:   "/etc/kubernetes/pki/etcd/ca.crt",
-	Cert: "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
-	Key:  "/etc/kubernetes/pki/etcd/healthcheck-client.key",
+func KubeadmCerts() Certs {
+	return Certs{
+		CA:   "/etc/kubernetes/pki/etcd/ca.crt",
+		Cert: "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+		Key:  "/etc/kubernetes/pki/etcd/healthcheck-client.key",
+	}
 }
 
 // DefaultEndpoint is the node-local client URL of a kubeadm stacked etcd.
@@ -62,7 +64,7 @@ func Open(ctx context.Context, node Node, o Options) (*clientv3.Client, error) {
 		o.Endpoints = []string{DefaultEndpoint}
 	}
 	if o.Certs == (Certs{}) {
-		o.Certs = KubeadmCerts
+		o.Certs = KubeadmCerts()
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = 10 * time.Second

@@ -56,7 +56,7 @@ type statInfo struct {
 
 // statPath reads a path's type, mode and ownership (links are not followed).
 func statPath(ctx context.Context, c Conn, p string) (statInfo, error) {
-	r, err := run(ctx, c, `if [ ! -e "$1" ] && [ ! -L "$1" ]; then echo missing; exit 0; fi
+	r, err := runScript(ctx, c, `if [ ! -e "$1" ] && [ ! -L "$1" ]; then echo missing; exit 0; fi
 stat -c '%F|%a|%U|%G|%u|%g' -- "$1"
 if [ -L "$1" ]; then readlink -- "$1"; fi`, p)
 	if err != nil {
@@ -201,7 +201,7 @@ func (fc *fileChange) apply(ctx context.Context, t *Target) (Result, error) {
 
 // setAttrs applies mode and ownership to an existing path.
 func setAttrs(ctx context.Context, c Conn, p string, a fileAttrs) error {
-	_, err := run(ctx, c, `set -e
+	_, err := runScript(ctx, c, `set -e
 if [ -n "$2" ]; then chmod "$2" -- "$1"; fi
 if [ -n "$3$4" ]; then chown -h "$3${4:+:$4}" -- "$1"; fi`, p, a.Mode, a.Owner, a.Group)
 	if err != nil {
@@ -218,7 +218,7 @@ func undoFileChange(ctx context.Context, t *Target, r Result) error {
 		return nil
 	}
 	if created, _ := r.Data["created"].(bool); created {
-		if _, err := run(ctx, t.Conn, `rm -f -- "$1"`, p); err != nil {
+		if _, err := runScript(ctx, t.Conn, `rm -f -- "$1"`, p); err != nil {
 			return fmt.Errorf("remove %s: %w", p, err)
 		}
 		return nil
@@ -227,7 +227,7 @@ func undoFileChange(ctx context.Context, t *Target, r Result) error {
 	if bak == "" {
 		return fmt.Errorf("cannot restore %s: no backup was kept (backup: false, or only attributes changed)", p)
 	}
-	if _, err := run(ctx, t.Conn, `cp -p -- "$1" "$3" && mv -f -- "$3" "$2"`, bak, p, sidePath(p, ".kubeplay-restore")); err != nil {
+	if _, err := runScript(ctx, t.Conn, `cp -p -- "$1" "$3" && mv -f -- "$3" "$2"`, bak, p, sidePath(p, ".kubeplay-restore")); err != nil {
 		return fmt.Errorf("restore %s from %s: %w", p, bak, err)
 	}
 	return nil
