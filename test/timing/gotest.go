@@ -79,7 +79,9 @@ func Filter(r io.Reader, w io.Writer, verbose bool) (pkgs, tests []Row, failed b
 					}
 				}
 			}
-			pkgs = append(pkgs, Row{Phase: "test " + e.Package, Seconds: e.Elapsed, State: e.Action})
+			if e.Action != "skip" { // skip: a package without tests
+				pkgs = append(pkgs, Row{Phase: "test " + e.Package, Seconds: e.Elapsed, State: e.Action})
+			}
 			delete(state, e.Package)
 		case e.Action == "run" && e.Test == top:
 			s.order = append(s.order, top)

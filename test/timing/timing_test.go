@@ -33,6 +33,8 @@ func TestFilterPrintsWhatPlainGoTestWould(t *testing.T) {
 		`{"Action":"output","Package":"p/c","Output":"PASS\n"}`,
 		`{"Action":"output","Package":"p/c","Output":"ok  \tp/c\t0.1s\n"}`,
 		`{"Action":"pass","Package":"p/c","Elapsed":0.1}`,
+		`{"Action":"output","Package":"p/e","Output":"?   \tp/e\t[no test files]\n"}`,
+		`{"Action":"skip","Package":"p/e","Elapsed":0}`,
 		`{"ImportPath":"p/d","Action":"build-output","Output":"d.go:1: syntax error\n"}`,
 		`{"ImportPath":"p/d","Action":"build-fail"}`,
 		`FAIL	p/d [build failed]`,
