@@ -110,43 +110,48 @@ func Tail(s string) (string, int64) {
 // Bound cuts every text of e to MaxText and counts what was cut in Cut.
 func (e *Event) Bound() {
 	var n int64
-	for _, p := range []*string{&e.Msg, &e.Diff, &e.Error} {
-		var c int64
-		*p, c = Tail(*p)
-		n += c
+	tail := func(v any) any {
+		if s, ok := v.(string); ok {
+			s, c := Tail(s)
+			n += c
+			return s
+		}
+		return v
 	}
-	e.Result = boundMap(e.Result, &n)
-	e.Facts = boundMap(e.Facts, &n)
+	for _, p := range []*string{&e.Msg, &e.Diff, &e.Error} {
+		*p = tail(*p).(string)
+	}
+	e.Result = MapLeaves(e.Result, tail)
+	e.Facts = MapLeaves(e.Facts, tail)
 	e.Cut += n
 }
 
-func boundMap(m map[string]any, n *int64) map[string]any {
+// MapLeaves is a copy of m (a result or facts) with fn applied to every
+// value that is not a map[string]any or an []any, at any depth. A nil map
+// stays nil.
+func MapLeaves(m map[string]any, fn func(any) any) map[string]any {
 	if m == nil {
 		return nil
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[k] = boundValue(v, n)
+		out[k] = mapLeaf(v, fn)
 	}
 	return out
 }
 
-func boundValue(v any, n *int64) any {
+func mapLeaf(v any, fn func(any) any) any {
 	switch x := v.(type) {
-	case string:
-		s, c := Tail(x)
-		*n += c
-		return s
 	case map[string]any:
-		return boundMap(x, n)
+		return MapLeaves(x, fn)
 	case []any:
 		out := make([]any, len(x))
 		for i, it := range x {
-			out[i] = boundValue(it, n)
+			out[i] = mapLeaf(it, fn)
 		}
 		return out
 	}
-	return v
+	return fn(v)
 }
 
 // Sink consumes events. Emit must be safe for concurrent use.

@@ -301,7 +301,7 @@ func isMap(kv ytree.Key, want string, d *diag.List) bool {
 	if kv.Val == nil || kv.Val.Kind == ytree.Null || kv.Val.Kind == ytree.Map {
 		return true
 	}
-	d.At(kv.Val.Tok, "%s: expected %s, got %s", kv.Name, want, kindName(kv.Val.Kind))
+	d.At(kv.Val.Tok, "%s: expected %s, got %s", kv.Name, want, ytree.Describe(kv.Val))
 	return false
 }
 
@@ -483,14 +483,4 @@ func toInt(x any) (int, error) {
 		return strconv.Atoi(n)
 	}
 	return 0, fmt.Errorf("not an integer")
-}
-
-func kindName(k ytree.Kind) string {
-	switch k {
-	case ytree.Seq:
-		return "a list"
-	case ytree.Map:
-		return "a mapping"
-	}
-	return "a scalar"
 }

@@ -94,6 +94,8 @@ type Lock struct {
 	opts   Options
 	// TakenFrom names the holder of a stale lock this run took over ("" if none).
 	TakenFrom string
+	// Resumed says the lock taken over was the resumed run's (Resuming).
+	Resumed bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -127,10 +129,11 @@ func Acquire(ctx context.Context, kube kubernetes.Interface, h Holder, o Options
 		case err != nil:
 			return nil, fmt.Errorf("read lock %s/%s: %w", Namespace, Name, err)
 		default:
-			taken := ""
+			taken, resumed := "", false
 			if holder := holderOf(cur); holder != "" {
 				held := l.held(cur)
-				if !(held.Stale && o.Break) && !l.resumable(cur, held) {
+				resumed = l.resumable(cur, held)
+				if !(held.Stale && o.Break) && !resumed {
 					return nil, held
 				}
 				taken = holder
@@ -142,7 +145,7 @@ func Acquire(ctx context.Context, kube kubernetes.Interface, h Holder, o Options
 			if err != nil {
 				return nil, fmt.Errorf("take lock %s/%s: %w", Namespace, Name, err)
 			}
-			l.TakenFrom = taken
+			l.TakenFrom, l.Resumed = taken, resumed
 		}
 		go l.heartbeat()
 		return l, nil

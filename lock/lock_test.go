@@ -145,7 +145,7 @@ func TestResumeTakesOverItsOwnKilledRunsLock(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || !strings.Contains(l.TakenFrom, "run killed") {
+		if err != nil || !strings.Contains(l.TakenFrom, "run killed") || !l.Resumed {
 			t.Errorf("%s: want taken over from the killed run, got %v (%v)", tc.name, err, l)
 			continue
 		}

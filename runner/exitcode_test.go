@@ -2,6 +2,7 @@ package runner
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -139,5 +140,28 @@ func TestEnginePanicIsAnInternalError(t *testing.T) {
 	}
 	if len(h.rec.Filter(events.RunEnd)) != 1 {
 		t.Fatal("no run.end")
+	}
+}
+
+// The recap replayed from a journal (kubeplay runs show) is the one the run
+// printed: same hosts, order, counts and times.
+func TestReplayRecapMatchesTheLiveRecap(t *testing.T) {
+	h := newHarness()
+	yml := header + `plays:
+  - hosts: nodes
+    max_fail_percentage: 50
+    steps:
+      - fake: {tag: a, changed: true}
+        rollback:
+          - fake: {tag: undo-a}
+      - fake: {tag: b, fail_on: [h2], slow_on: [h1]}
+`
+	live, _ := h.run(t, yml, hostsInv(t, 3), nil)
+	replayed := ReplayRecap(h.rec.Events())
+	if !reflect.DeepEqual(live.Hosts(), replayed.Hosts()) {
+		t.Fatalf("live %+v\nreplayed %+v", live.Hosts(), replayed.Hosts())
+	}
+	if got := replayed.Hosts()[1]; got.Host != "h2" || got.Failed != 1 || got.RolledBack != 1 || got.Changed != 1 {
+		t.Fatalf("h2: %+v", got)
 	}
 }

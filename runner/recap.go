@@ -72,6 +72,23 @@ func (r *Recap) see(hosts []string) {
 	}
 }
 
+// ReplayRecap rebuilds a run's recap from its journal, counted as the run
+// counted it (rescues are not journaled).
+func ReplayRecap(evs []events.Event) *Recap {
+	r := newRecap()
+	for _, e := range evs {
+		switch e.Type {
+		case events.PlayStart:
+			r.see(e.Hosts)
+		case events.HostEnd:
+			r.Record(e.Host, e.Outcome, e.Duration)
+		case events.RollbackEnd:
+			r.Record(e.Host, e.Outcome, 0)
+		}
+	}
+	return r
+}
+
 func (r *Recap) rescued(host string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -532,50 +532,27 @@ func (s *redactingSink) Emit(ev events.Event) {
 	ev.Msg = s.r.Redact(ev.Msg)
 	ev.Error = s.r.Redact(ev.Error)
 	ev.Diff = s.r.Redact(ev.Diff)
+	// a secret masked in a result or facts (a secret.String prints as
+	// [REDACTED] in the journal too) marks the event: a resume cannot
+	// restore what later steps saw
 	masked := false
-	if ev.Result != nil {
-		ev.Result = redactMap(s.r, ev.Result, &masked)
+	redact := func(v any) any {
+		switch x := v.(type) {
+		case string:
+			red := s.r.Redact(x)
+			masked = masked || red != x
+			return red
+		case secret.String:
+			masked = true
+		}
+		return v
 	}
-	if ev.Facts != nil {
-		ev.Facts = redactMap(s.r, ev.Facts, &masked)
-	}
+	ev.Result = events.MapLeaves(ev.Result, redact)
+	ev.Facts = events.MapLeaves(ev.Facts, redact)
 	ev.Redacted = ev.Redacted || masked
 	// bounded after redaction: a cut never keeps part of a secret
 	ev.Bound()
 	s.next.Emit(ev)
-}
-
-// redactMap masks secrets in a result or facts; masked is set when one was
-// there (a secret.String prints as [REDACTED] in the journal too).
-func redactMap(r *secret.Redactor, m map[string]any, masked *bool) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = redactValue(r, v, masked)
-	}
-	return out
-}
-
-func redactValue(r *secret.Redactor, v any, masked *bool) any {
-	switch x := v.(type) {
-	case string:
-		red := r.Redact(x)
-		if red != x {
-			*masked = true
-		}
-		return red
-	case secret.String:
-		*masked = true
-		return x
-	case map[string]any:
-		return redactMap(r, x, masked)
-	case []any:
-		out := make([]any, len(x))
-		for i, it := range x {
-			out[i] = redactValue(r, it, masked)
-		}
-		return out
-	}
-	return v
 }
 
 // learnSecrets adds the secrets a step produced (a token kubeadm created)

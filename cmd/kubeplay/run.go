@@ -275,14 +275,19 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		Connector: connector,
 	})
 	if recap != nil && f.output == "text" {
-		var rows []output.RecapRow
-		for _, h := range recap.Hosts() {
-			rows = append(rows, output.RecapRow(h))
-		}
-		output.WriteRecap(stdout, rows, time.Since(start))
+		output.WriteRecap(stdout, recapRows(recap), time.Since(start))
 		fmt.Fprintf(stdout, "run %s: events and log in %s\n", runID, runDir)
 	}
 	return runErr
+}
+
+// recapRows is a recap as the PLAY RECAP table prints it.
+func recapRows(r *runner.Recap) []output.RecapRow {
+	var rows []output.RecapRow
+	for _, h := range r.Hosts() {
+		rows = append(rows, output.RecapRow(h))
+	}
+	return rows
 }
 
 // takeLock takes the cluster lock for a run, recording a takeover.
@@ -302,7 +307,7 @@ func takeLock(ctx context.Context, kube kubernetes.Interface, runID string, f *r
 	}
 	msg := "LOCK " + lock.Namespace + "/" + lock.Name + " taken"
 	switch {
-	case lk.TakenFrom != "" && f.resume != "" && strings.Contains(lk.TakenFrom, "run "+f.resume):
+	case lk.Resumed:
 		msg += " over from " + lk.TakenFrom + " (the run this one resumes; it is gone)"
 	case lk.TakenFrom != "":
 		msg += " over from " + lk.TakenFrom + " (its heartbeat had stopped)"

@@ -15,6 +15,7 @@ import (
 	"github.com/kubeplay/kubeplay/events"
 	"github.com/kubeplay/kubeplay/failure"
 	"github.com/kubeplay/kubeplay/output"
+	"github.com/kubeplay/kubeplay/runner"
 )
 
 // runSummary is what a run's journal says about it.
@@ -129,52 +130,11 @@ func showRun(w io.Writer, stateDir, id string) error {
 		return fmt.Errorf("run %s: %w", id, err)
 	}
 	view := output.NewText(w, false, true)
-	recap := map[string]*output.RecapRow{}
-	var order []string
-	row := func(h string) *output.RecapRow {
-		r, ok := recap[h]
-		if !ok {
-			r = &output.RecapRow{Host: h}
-			recap[h] = r
-			order = append(order, h)
-		}
-		return r
-	}
 	for _, e := range evs {
 		view.Emit(e)
-		if e.Type == events.PlayStart {
-			for _, h := range e.Hosts { // the play's order, as the live recap
-				row(h)
-			}
-		}
-		if e.Type != events.HostEnd && e.Type != events.RollbackEnd {
-			continue
-		}
-		r := row(e.Host)
-		if e.Type == events.HostEnd {
-			r.Duration += e.Duration
-		}
-		switch e.Outcome {
-		case events.OK:
-			r.OK++
-		case events.Changed:
-			r.Changed++
-		case events.Failed:
-			r.Failed++
-		case events.Skipped:
-			r.Skipped++
-		case events.Unknown:
-			r.Unknown++
-		case events.RolledBack:
-			r.RolledBack++
-		}
-	}
-	rows := make([]output.RecapRow, 0, len(order))
-	for _, h := range order {
-		rows = append(rows, *recap[h])
 	}
 	s := summarize(id, evs)
-	output.WriteRecap(w, rows, s.Duration)
+	output.WriteRecap(w, recapRows(runner.ReplayRecap(evs)), s.Duration)
 	if damage != nil {
 		fmt.Fprintf(w, "state: damaged: %v (shown: what came before it; --resume refuses this run)\n", damage)
 		return nil

@@ -75,7 +75,7 @@ func (dc *decoder) expression(n *Node, v reflect.Value, path string) {
 			}
 		}
 		if !ok {
-			dc.errf(n.Tok, path, "expected a bare expression (no {{ }}), got %s", describe(n))
+			dc.errf(n.Tok, path, "expected a bare expression (no {{ }}), got %s", Describe(n))
 			return
 		}
 		if dc.c == nil {
@@ -146,7 +146,7 @@ func (dc *decoder) value(n *Node, v reflect.Value, path string) {
 			v.Set(reflect.ValueOf(secret.New(s)))
 			return
 		}
-		dc.errf(n.Tok, path, "expected a string, got %s", describe(n))
+		dc.errf(n.Tok, path, "expected a string, got %s", Describe(n))
 		return
 	}
 	switch v.Kind() {
@@ -154,7 +154,7 @@ func (dc *decoder) value(n *Node, v reflect.Value, path string) {
 		dc.structure(n, v, path)
 	case reflect.Map:
 		if n.Kind != Map {
-			dc.errf(n.Tok, path, "expected a mapping, got %s", describe(n))
+			dc.errf(n.Tok, path, "expected a mapping, got %s", Describe(n))
 			return
 		}
 		if v.Type().Key().Kind() != reflect.String {
@@ -170,7 +170,7 @@ func (dc *decoder) value(n *Node, v reflect.Value, path string) {
 		}
 	case reflect.Slice:
 		if n.Kind != Seq {
-			dc.errf(n.Tok, path, "expected a list, got %s", describe(n))
+			dc.errf(n.Tok, path, "expected a list, got %s", Describe(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Items), len(n.Items))
@@ -200,7 +200,7 @@ func (dc *decoder) value(n *Node, v reflect.Value, path string) {
 		}
 	default:
 		if n.Kind != Scalar {
-			dc.errf(n.Tok, path, "expected %s, got %s", kindName(v.Type()), describe(n))
+			dc.errf(n.Tok, path, "expected %s, got %s", kindName(v.Type()), Describe(n))
 			return
 		}
 		dc.scalar(n.Scalar, v, n.Tok, path, false)
@@ -209,7 +209,7 @@ func (dc *decoder) value(n *Node, v reflect.Value, path string) {
 
 func (dc *decoder) structure(n *Node, v reflect.Value, path string) {
 	if n.Kind != Map {
-		dc.errf(n.Tok, path, "expected a mapping, got %s", describe(n))
+		dc.errf(n.Tok, path, "expected a mapping, got %s", Describe(n))
 		return
 	}
 	fields := StructFields(v.Type())
@@ -268,7 +268,7 @@ func sortedKeys(m map[string][]int) []string {
 func (dc *decoder) duration(n *Node, v reflect.Value, path string) {
 	s, ok := n.Scalar.(string)
 	if n.Kind != Scalar || !ok {
-		dc.errf(n.Tok, path, "expected a duration string such as \"30s\" or \"5m\", got %s", describe(n))
+		dc.errf(n.Tok, path, "expected a duration string such as \"30s\" or \"5m\", got %s", Describe(n))
 		return
 	}
 	d, err := ParseDuration(s)
@@ -481,7 +481,8 @@ func FromPlain(v any, tok *token.Token) *Node {
 	}
 }
 
-func describe(n *Node) string {
+// Describe names what a node holds, for errors ("a sequence", string "x").
+func Describe(n *Node) string {
 	switch n.Kind {
 	case Scalar:
 		return describeValue(n.Scalar)
