@@ -9,7 +9,7 @@ import (
 
 // Copy writes a whole file on the host from inline content or a file on the
 // runner machine.
-type Copy struct{}
+type Copy struct{ fileEdit }
 
 // CopyParams are copy's parameters.
 type CopyParams struct {
@@ -73,23 +73,4 @@ func planWrite(ctx context.Context, t *Target, dest, content string, isSecret bo
 		return nil, err
 	}
 	return &fileChange{Path: dest, Stat: st, Before: before, After: content, Attrs: attrs, Secret: isSecret, Backup: backup}, nil
-}
-
-// Check reports what would change.
-func (Copy) Check(ctx context.Context, t *Target, p Params) (Result, error) {
-	return Copy{}.Run(ctx, asCheck(t), p)
-}
-
-// Run writes the file.
-func (Copy) Run(ctx context.Context, t *Target, p Params) (Result, error) {
-	fc, err := p.(*CopyParams).plan(ctx, t)
-	if err != nil {
-		return Result{}, err
-	}
-	return fc.apply(ctx, t)
-}
-
-// Undo restores the previous file, or removes a file the step created.
-func (Copy) Undo(ctx context.Context, t *Target, _ Params, r Result) error {
-	return undoFileChange(ctx, t, r)
 }

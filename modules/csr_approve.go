@@ -243,14 +243,13 @@ func (m CSRApprove) Run(ctx context.Context, t *Target, p Params) (Result, error
 	if err != nil {
 		return Result{}, err
 	}
-	deadline := t.Clock.Now().Add(cp.Timeout)
 	var approved []string
 	denied := map[string]bool{}
 	var last csrVerdicts
-	for {
+	err = poll(ctx, t.Clock, pollSpec{Timeout: cp.Timeout, Interval: cp.Interval}, func(ctx context.Context) (bool, string, error) {
 		v, csrs, err := m.look(ctx, t, cp, node)
 		if err != nil {
-			return Result{}, err
+			return false, "", err
 		}
 		for k, why := range last.rejected {
 			if _, still := v.rejected[k]; !still {
@@ -267,33 +266,28 @@ func (m CSRApprove) Run(ctx context.Context, t *Target, p Params) (Result, error
 				switch {
 				case errors.Is(err, errDecidedElsewhere):
 				case err != nil:
-					return Result{Data: v.data(approved)}, err
+					return false, "", err
 				default:
 					approved = append(approved, csr.Name)
 				}
 			case cp.Deny && !denied[csr.Name]:
 				err := m.decide(ctx, t, csr, certv1.CertificateDenied, "KubeplayDenied", "kubeplay run "+t.RunID+": "+why)
 				if err != nil && !errors.Is(err, errDecidedElsewhere) {
-					return Result{Data: v.data(approved)}, err
+					return false, "", err
 				}
 				denied[csr.Name] = true
 			}
 		}
-		if len(approved) >= cp.WaitFor {
-			break
-		}
-		if !t.Clock.Now().Before(deadline) {
-			msg := fmt.Sprintf("%d of %d expected kubelet-serving CSR(s) of %s approved after %s", len(approved), cp.WaitFor, node, cp.Timeout)
+		return len(approved) >= cp.WaitFor, "", nil
+	})
+	if err != nil {
+		return Result{Changed: len(approved) > 0, Data: last.data(approved)}, expired(err, func(nd *NotDone) error {
+			msg := fmt.Sprintf("%d of %d expected kubelet-serving CSR(s) of %s approved after %s", len(approved), cp.WaitFor, node, nd.After)
 			if len(last.rejected) > 0 {
 				msg += "; refused: " + last.rejectedText()
 			}
-			return Result{Changed: len(approved) > 0, Data: last.data(approved)}, errors.New(msg)
-		}
-		select {
-		case <-ctx.Done():
-			return Result{Changed: len(approved) > 0, Data: last.data(approved)}, ctx.Err()
-		case <-t.Clock.After(cp.Interval):
-		}
+			return errors.New(msg)
+		})
 	}
 	msg := fmt.Sprintf("approved %d CSR(s) of %s", len(approved), node)
 	if len(last.rejected) > 0 {

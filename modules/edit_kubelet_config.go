@@ -15,7 +15,7 @@ import (
 
 // EditKubeletConfig edits a node's KubeletConfiguration file, refusing any
 // result the kubelet would not load.
-type EditKubeletConfig struct{}
+type EditKubeletConfig struct{ fileEdit }
 
 // EditKubeletConfigParams are edit-kubelet-config's parameters.
 type EditKubeletConfigParams struct {
@@ -115,23 +115,4 @@ func (p *EditKubeletConfigParams) plan(ctx context.Context, t *Target) (*fileCha
 	}
 	return &fileChange{Path: p.Path, Stat: st, Before: before, After: after, Attrs: p.fileAttrs,
 		Backup: boolOr(p.Backup, true), Summary: "KubeletConfiguration"}, nil
-}
-
-// Check reports the edit as a diff.
-func (EditKubeletConfig) Check(ctx context.Context, t *Target, p Params) (Result, error) {
-	return EditKubeletConfig{}.Run(ctx, asCheck(t), p)
-}
-
-// Run edits the file.
-func (EditKubeletConfig) Run(ctx context.Context, t *Target, p Params) (Result, error) {
-	fc, err := p.(*EditKubeletConfigParams).plan(ctx, t)
-	if err != nil {
-		return Result{}, err
-	}
-	return fc.apply(ctx, t)
-}
-
-// Undo restores the file from its backup.
-func (EditKubeletConfig) Undo(ctx context.Context, t *Target, _ Params, r Result) error {
-	return undoFileChange(ctx, t, r)
 }

@@ -758,12 +758,12 @@ func (p *EncryptionConfigParams) reload(ctx context.Context, t *Target) (Result,
 	if !ok {
 		return Result{}, errors.New("reload needs an SSH (or local) connection")
 	}
-	sp := &StaticPodRestartParams{Components: []string{"kube-apiserver"}, Timeout: p.Timeout, Interval: time.Second}
-	if err := sp.restart(ctx, t, tun, "kube-apiserver"); err != nil {
+	w := componentWait{Timeout: p.Timeout, Interval: time.Second}
+	if err := w.restart(ctx, t, tun, "kube-apiserver"); err != nil {
 		return Result{Changed: true}, fmt.Errorf("restart kube-apiserver on %s: %w", t.Host.Name, err)
 	}
 	// /livez answers before the metrics do on a busy server: poll briefly
-	err = sp.poll(ctx, t, "report the configuration "+st.fileHash, func(ctx context.Context) bool {
+	err = w.until(ctx, t, "report the configuration "+st.fileHash, func(ctx context.Context) bool {
 		st.served, _ = servedConfigHash(ctx, t)
 		return st.served == st.fileHash
 	})

@@ -69,11 +69,9 @@ func defragOrder(c *etcd.Cluster, only []string) ([]etcd.Member, error) {
 
 // healthy checks the rules defragmentation needs between members.
 func (p *EtcdDefragParams) healthy(c *etcd.Cluster) error {
-	hp := EtcdHealthParams{RequireAll: true, MaxRaftLag: 1000, AllowAlarms: true}
-	if probs := hp.problems(c); len(probs) > 0 {
-		return fmt.Errorf("%w: %s", ErrEtcdUnhealthy, strings.Join(probs, "; "))
-	}
-	return nil
+	rules := changeRules()
+	rules.AllowAlarms = true // defragmentation is how a NOSPACE alarm is cured
+	return rules.check(c)
 }
 
 // Check lists the order.

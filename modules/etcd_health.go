@@ -61,9 +61,10 @@ func (EtcdHealth) Run(ctx context.Context, t *Target, p Params) (Result, error) 
 		return Result{}, fmt.Errorf("etcd health: %w", err)
 	}
 	res := Result{Data: asData(c), Msg: summary(c)}
-	if problems := hp.problems(c); len(problems) > 0 {
+	rules := etcdRules{MaxRaftLag: hp.MaxRaftLag, AllowAlarms: hp.AllowAlarms, RequireAll: hp.RequireAll}
+	if err := rules.check(c); err != nil {
 		// a cluster settling after a change recovers: retries may wait for it
-		return res, failure.Retryable(fmt.Errorf("%w: %s", ErrEtcdUnhealthy, strings.Join(problems, "; ")))
+		return res, failure.Retryable(err)
 	}
 	return res, nil
 }
@@ -77,8 +78,31 @@ func summary(c *etcd.Cluster) string {
 		c.ReachableVoters, c.Voters, leader, c.RaftIndexSpread, len(c.Alarms))
 }
 
+// etcdRules are the health rules a cluster must meet: etcd-health's
+// params, or changeRules for the steps that change a cluster.
+type etcdRules struct {
+	MaxRaftLag  uint64
+	AllowAlarms bool
+	RequireAll  bool
+}
+
+// changeRules are the rules around a change of membership or data: every
+// voter reachable, raft indexes close (etcd-health's defaults).
+func changeRules() etcdRules {
+	return etcdRules{RequireAll: true, MaxRaftLag: 1000}
+}
+
+// check is nil when the cluster meets the rules, else an ErrEtcdUnhealthy
+// naming every rule it breaks.
+func (p etcdRules) check(c *etcd.Cluster) error {
+	if probs := p.problems(c); len(probs) > 0 {
+		return fmt.Errorf("%w: %s", ErrEtcdUnhealthy, strings.Join(probs, "; "))
+	}
+	return nil
+}
+
 // problems lists the rules the cluster breaks.
-func (p *EtcdHealthParams) problems(c *etcd.Cluster) []string {
+func (p etcdRules) problems(c *etcd.Cluster) []string {
 	var out []string
 	if c.Leader == "" {
 		out = append(out, "no member reports a leader")

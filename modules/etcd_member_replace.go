@@ -587,26 +587,19 @@ func (j *replaceJob) kubeadmConfig(ctx context.Context) (string, error) {
 // retry calls f until it succeeds, fails with an error etcd does not
 // refuse for a while after a change, or the timeout passes.
 func (j *replaceJob) retry(ctx context.Context, what string, transient func(error) bool, f func(context.Context) error) error {
-	deadline := j.t.Clock.Now().Add(j.p.Timeout)
-	delay := 500 * time.Millisecond
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := f(cctx)
-		cancel()
-		if err == nil || !transient(err) {
-			return err
-		}
-		if !j.t.Clock.Now().Before(deadline) {
-			return fmt.Errorf("%s: still refused after %s: %w", what, j.p.Timeout, err)
-		}
-		j.t.Log.Info("etcd refused a change for now; retrying", zap.String("call", what), zap.Error(err))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-j.t.Clock.After(delay):
-		}
-		delay = min(2*delay, 5*time.Second)
-	}
+	var last error
+	err := poll(ctx, j.t.Clock, pollSpec{Timeout: j.p.Timeout, Interval: 500 * time.Millisecond, MaxInterval: 5 * time.Second, Look: 30 * time.Second},
+		func(ctx context.Context) (bool, string, error) {
+			last = f(ctx)
+			if last == nil || !transient(last) {
+				return true, "", last
+			}
+			j.t.Log.Info("etcd refused a change for now; retrying", zap.String("call", what), zap.Error(last))
+			return false, "", nil
+		})
+	return expired(err, func(nd *NotDone) error {
+		return fmt.Errorf("%s: still refused after %s: %w", what, nd.After, last)
+	})
 }
 
 func unhealthyCluster(err error) bool {
@@ -634,8 +627,8 @@ func (j *replaceJob) stopOld(ctx context.Context) (string, error) {
 	if !ok {
 		return strings.TrimSpace(r.Stdout), nil
 	}
-	sp := StaticPodRestartParams{Timeout: j.p.Timeout, Interval: time.Second}
-	err = sp.waitClosed(ctx, j.t, tun, "127.0.0.1:2379", "etcd on "+j.oldHost)
+	w := componentWait{Timeout: j.p.Timeout, Interval: time.Second}
+	err = w.closed(ctx, j.t, tun, "127.0.0.1:2379", "etcd on "+j.oldHost)
 	return strings.TrimSpace(r.Stdout), err
 }
 
@@ -714,16 +707,12 @@ var errNotStarted = errors.New("the new member has not started")
 // settle waits until every member is healthy.
 func (j *replaceJob) settle(ctx context.Context) (*etcd.Cluster, error) {
 	var c *etcd.Cluster
-	hp := EtcdHealthParams{RequireAll: true, MaxRaftLag: 1000}
 	err := j.retry(ctx, "every member healthy", func(err error) bool { return errors.Is(err, ErrEtcdUnhealthy) }, func(ctx context.Context) error {
 		var err error
 		if c, err = etcd.Inspect(ctx, j.cli, j.p.MemberTimeout); err != nil {
 			return fmt.Errorf("%w: %v", ErrEtcdUnhealthy, err)
 		}
-		if probs := hp.problems(c); len(probs) > 0 {
-			return fmt.Errorf("%w: %s", ErrEtcdUnhealthy, strings.Join(probs, "; "))
-		}
-		return nil
+		return changeRules().check(c)
 	})
 	return c, err
 }
@@ -769,10 +758,8 @@ func (j *replaceJob) fixAPIServers(ctx context.Context, oldClientURLs []string) 
 		}
 		tun, ok := conn.(transport.Dialer)
 		if ok {
-			sp := StaticPodRestartParams{Timeout: j.p.Timeout, Interval: time.Second}
-			if err := sp.poll(ctx, j.t, "answer /livez on "+h, func(ctx context.Context) bool {
-				return healthy(ctx, tun, staticPodHealth["kube-apiserver"].addr, "/livez", true)
-			}); err != nil {
+			w := componentWait{Timeout: j.p.Timeout, Interval: time.Second}
+			if err := w.healthy(ctx, j.t, tun, "kube-apiserver", "answer /livez on "+h); err != nil {
 				return fixed, err
 			}
 		}

@@ -242,8 +242,8 @@ elif [ -f "$2/$3.yaml" ]; then echo parked; fi`, manifestDir, restoreParkDir, co
 	if !ok {
 		return ErrNoTunnel
 	}
-	sp := StaticPodRestartParams{Timeout: rp.Timeout, Interval: time.Second}
-	err = sp.waitClosed(ctx, t, tun, staticPodHealth[comp].addr, comp+" on "+m.host)
+	w := componentWait{Timeout: rp.Timeout, Interval: time.Second}
+	err = w.closed(ctx, t, tun, staticPodHealth[comp].addr, comp+" on "+m.host)
 	if err == nil {
 		t.Log.Info("stopped for the restore", zap.String("component", comp), zap.String("on", m.host))
 	}
@@ -261,10 +261,9 @@ func (rp *EtcdRestoreParams) unpark(ctx context.Context, m *restoreMember, comp 
 }
 
 func (rp *EtcdRestoreParams) waitHealthy(ctx context.Context, t *Target, m *restoreMember, comp string) error {
-	h := staticPodHealth[comp]
 	tun := m.conn.(transport.Dialer)
-	sp := StaticPodRestartParams{Timeout: rp.Timeout, Interval: time.Second}
-	return sp.poll(ctx, t, comp+" on "+m.host+" to answer "+h.path+" ok", func(ctx context.Context) bool { return healthy(ctx, tun, h.addr, h.path, h.tls) })
+	w := componentWait{Timeout: rp.Timeout, Interval: time.Second}
+	return w.healthy(ctx, t, tun, comp, comp+" on "+m.host+" to answer "+staticPodHealth[comp].path+" ok")
 }
 
 // waitEtcd waits until the restored cluster has every member healthy.
@@ -280,18 +279,17 @@ func (rp *EtcdRestoreParams) waitEtcd(ctx context.Context, t *Target, via *resto
 		return nil, err
 	}
 	defer cli.Close()
-	hp := EtcdHealthParams{RequireAll: true, MaxRaftLag: 1000}
 	var c *etcd.Cluster
 	var last error
-	sp := StaticPodRestartParams{Timeout: rp.Timeout, Interval: 2 * time.Second}
-	err = sp.poll(ctx, t, "the restored etcd cluster to be healthy", func(ctx context.Context) bool {
+	w := componentWait{Timeout: rp.Timeout, Interval: 2 * time.Second}
+	err = w.until(ctx, t, "the restored etcd cluster to be healthy", func(ctx context.Context) bool {
 		var err error
 		c, err = etcd.Inspect(ctx, cli, rp.MemberTimeout)
 		if err != nil {
 			last = err
 			return false
 		}
-		if probs := hp.problems(c); len(probs) > 0 {
+		if probs := changeRules().problems(c); len(probs) > 0 {
 			last = errors.New(strings.Join(probs, "; "))
 			return false
 		}

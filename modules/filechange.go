@@ -314,3 +314,31 @@ func sidePath(p, suffix string) string {
 func isStaticPodDir(dir string) bool {
 	return path.Base(dir) == "manifests" || dir == "/etc/kubelet.d"
 }
+
+// filePlanner is a params type whose step is one planned file change.
+type filePlanner interface {
+	plan(ctx context.Context, t *Target) (*fileChange, error)
+}
+
+// fileEdit gives a file module (copy, template, line-edit, yaml-edit,
+// edit-kubelet-config) its Check, Run and Undo from its params' plan.
+type fileEdit struct{}
+
+// Check reports what would change, with a diff.
+func (fileEdit) Check(ctx context.Context, t *Target, p Params) (Result, error) {
+	return fileEdit{}.Run(ctx, asCheck(t), p)
+}
+
+// Run makes the planned change (only predicts it in check mode).
+func (fileEdit) Run(ctx context.Context, t *Target, p Params) (Result, error) {
+	fc, err := p.(filePlanner).plan(ctx, t)
+	if err != nil {
+		return Result{}, err
+	}
+	return fc.apply(ctx, t)
+}
+
+// Undo restores the file from its backup, or removes a file the step created.
+func (fileEdit) Undo(ctx context.Context, t *Target, _ Params, r Result) error {
+	return undoFileChange(ctx, t, r)
+}

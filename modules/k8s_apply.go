@@ -268,7 +268,7 @@ func (p *K8sApplyParams) waitCondition(ctx context.Context, t *Target, res *reso
 		return err
 	}
 	label := objectName(obj.GetKind(), obj.GetNamespace(), obj.GetName())
-	return poll(ctx, t, p.Timeout, p.Interval, label+" "+cond, func(ctx context.Context) (bool, string, error) {
+	return pollObject(ctx, t, p.Timeout, p.Interval, label+" "+cond, func(ctx context.Context) (bool, string, error) {
 		live, err := ri.Get(ctx, obj.GetName(), metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error(), nil

@@ -96,7 +96,7 @@ func (K8sDelete) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 		return Result{}, fmt.Errorf("delete %s: %w", label, err)
 	}
 	if boolOr(dp.Wait, true) {
-		err := poll(ctx, t, dp.Timeout, dp.Interval, "delete "+label, func(ctx context.Context) (bool, string, error) {
+		err := pollObject(ctx, t, dp.Timeout, dp.Interval, "delete "+label, func(ctx context.Context) (bool, string, error) {
 			there, err := exists(ctx)
 			return !there, "still there (finalizers or foreground deletion)", err
 		})

@@ -11,7 +11,7 @@ import (
 
 // LineEdit edits a text file line by line (Ansible lineinfile semantics),
 // or one flag inside an env-file variable such as KUBELET_KUBEADM_ARGS.
-type LineEdit struct{}
+type LineEdit struct{ fileEdit }
 
 // LineEditParams are line-edit's parameters.
 type LineEditParams struct {
@@ -242,23 +242,4 @@ func (p *LineEditParams) plan(ctx context.Context, t *Target) (*fileChange, erro
 	}
 	return &fileChange{Path: p.Path, Stat: st, Before: before, After: after, Attrs: p.fileAttrs,
 		Backup: boolOr(p.Backup, true), Summary: summary}, nil
-}
-
-// Check reports the edit as a diff.
-func (LineEdit) Check(ctx context.Context, t *Target, p Params) (Result, error) {
-	return LineEdit{}.Run(ctx, asCheck(t), p)
-}
-
-// Run edits the file.
-func (LineEdit) Run(ctx context.Context, t *Target, p Params) (Result, error) {
-	fc, err := p.(*LineEditParams).plan(ctx, t)
-	if err != nil {
-		return Result{}, err
-	}
-	return fc.apply(ctx, t)
-}
-
-// Undo restores the file from its backup (or removes a file it created).
-func (LineEdit) Undo(ctx context.Context, t *Target, _ Params, r Result) error {
-	return undoFileChange(ctx, t, r)
 }

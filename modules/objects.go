@@ -92,24 +92,11 @@ func sameContent(a, b *unstructured.Unstructured) bool {
 	return reflect.DeepEqual(strip(a), strip(b))
 }
 
-// poll calls cond every interval until it is done, bounded by timeout;
-// the error names what was still awaited.
-func poll(ctx context.Context, t *Target, timeout, interval time.Duration, what string, cond func(context.Context) (bool, string, error)) error {
-	deadline := t.Clock.Now().Add(timeout)
-	for {
-		done, why, err := cond(ctx)
-		if err != nil || done {
-			return err
-		}
-		if !t.Clock.Now().Before(deadline) {
-			return fmt.Errorf("%s: not done after %s: %s", what, timeout, why)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.Clock.After(interval):
-		}
-	}
+// pollObject polls look every interval, bounded by timeout; the error
+// names what was still awaited.
+func pollObject(ctx context.Context, t *Target, timeout, interval time.Duration, what string, look func(context.Context) (bool, string, error)) error {
+	err := poll(ctx, t.Clock, pollSpec{Timeout: timeout, Interval: interval}, look)
+	return expired(err, func(nd *NotDone) error { return fmt.Errorf("%s: %w", what, nd) })
 }
 
 // whereEnv is the environment of a `where` expression: the object, as a

@@ -68,36 +68,30 @@ func (Reboot) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 		return Result{}, fmt.Errorf("start %q: %w", rp.Command, err)
 	}
 	t.Log.Info("rebooting", zap.String("command", rp.Command), zap.String("boot_id", before))
-	deadline := start.Add(rp.Timeout)
 	wentDown := false
-	for {
-		select {
-		case <-ctx.Done():
-			return Result{Changed: true}, ctx.Err()
-		case <-t.Clock.After(rp.Interval):
-		}
-		pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		id, err := bootID(pctx, t.Conn)
-		cancel()
-		switch {
-		case err != nil:
+	var id string
+	err = poll(ctx, t.Clock, pollSpec{Timeout: rp.Timeout, Interval: rp.Interval, Look: 15 * time.Second, PauseFirst: true}, func(ctx context.Context) (bool, string, error) {
+		var err error
+		if id, err = bootID(ctx, t.Conn); err != nil {
 			if !wentDown {
 				t.Log.Info("host down", zap.Error(err))
 			}
 			wentDown = true
-		case id != before:
-			secs := t.Clock.Now().Sub(start).Seconds()
-			return Result{Changed: true, Msg: fmt.Sprintf("rebooted in %.0fs", secs),
-				Data: map[string]any{"boot_id_before": before, "boot_id": id, "seconds": secs}}, nil
+			return false, "went down and did not come back with a new boot", nil
 		}
-		if !t.Clock.Now().Before(deadline) {
-			state := "never went down"
-			if wentDown {
-				state = "went down and did not come back with a new boot"
-			}
-			return Result{Changed: wentDown}, fmt.Errorf("%w within %s: %s %s", ErrNoReboot, rp.Timeout, t.Host.Name, state)
+		if wentDown {
+			return id != before, "went down and did not come back with a new boot", nil
 		}
+		return id != before, "never went down", nil
+	})
+	if err != nil {
+		return Result{Changed: wentDown || ctx.Err() != nil}, expired(err, func(nd *NotDone) error {
+			return fmt.Errorf("%w within %s: %s %s", ErrNoReboot, nd.After, t.Host.Name, nd.Reason)
+		})
 	}
+	secs := t.Clock.Now().Sub(start).Seconds()
+	return Result{Changed: true, Msg: fmt.Sprintf("rebooted in %.0fs", secs),
+		Data: map[string]any{"boot_id_before": before, "boot_id": id, "seconds": secs}}, nil
 }
 
 func bootID(ctx context.Context, c Conn) (string, error) {

@@ -135,7 +135,7 @@ func (RestartPods) Run(ctx context.Context, t *Target, p Params) (Result, error)
 
 // waitReplaced waits until the old pod is gone and want pods are Ready.
 func (rp *RestartPodsParams) waitReplaced(ctx context.Context, t *Target, name string, uid types.UID, want int) error {
-	err := poll(ctx, t, rp.Timeout, rp.Interval, "after deleting "+name+", "+rp.Selector, func(ctx context.Context) (bool, string, error) {
+	err := pollObject(ctx, t, rp.Timeout, rp.Interval, "after deleting "+name+", "+rp.Selector, func(ctx context.Context) (bool, string, error) {
 		old, err := t.Kube.CoreV1().Pods(rp.Namespace).Get(ctx, name, metav1.GetOptions{})
 		gone := apierrors.IsNotFound(err) || (err == nil && old.UID != uid)
 		switch {

@@ -152,28 +152,20 @@ func (RestartService) Run(ctx context.Context, t *Target, p Params) (Result, err
 	if want == "active" {
 		need = 2
 	}
-	deadline := t.Clock.Now().Add(rp.Timeout)
-	for seen := 0; ; {
+	seen := 0
+	err = poll(ctx, t.Clock, pollSpec{Timeout: rp.Timeout, Interval: rp.Interval}, func(ctx context.Context) (bool, string, error) {
 		now, err := activeState(ctx, t.Conn, rp.Name)
-		if err != nil {
-			return Result{}, err
-		}
 		if now == want || (want == "inactive" && now == "failed") {
 			seen++
 		} else {
 			seen = 0
 		}
-		if seen >= need {
-			break
-		}
-		if !t.Clock.Now().Before(deadline) {
-			return Result{}, fmt.Errorf("%w: %s is %s after %s, want %s", ErrServiceState, rp.Name, now, rp.Timeout, want)
-		}
-		select {
-		case <-ctx.Done():
-			return Result{}, ctx.Err()
-		case <-t.Clock.After(rp.Interval):
-		}
+		return err == nil && seen >= need, now, err
+	})
+	if err != nil {
+		return Result{}, expired(err, func(nd *NotDone) error {
+			return fmt.Errorf("%w: %s is %s after %s, want %s", ErrServiceState, rp.Name, nd.Reason, nd.After, want)
+		})
 	}
 	changed := verb != "" || enable != "" // a daemon-reload alone changes no state
 	msg := fmt.Sprintf("%s is %s", rp.Name, want)

@@ -132,8 +132,9 @@ func (StaticPodRestart) Run(ctx context.Context, t *Target, p Params) (Result, e
 		return Result{}, err
 	}
 	var done []string
+	w := componentWait{Timeout: sp.Timeout, Interval: sp.Interval}
 	for _, c := range comps {
-		if err := sp.restart(ctx, t, tun, c); err != nil {
+		if err := w.restart(ctx, t, tun, c); err != nil {
 			return Result{Changed: true, Data: map[string]any{"restarted": done}}, fmt.Errorf("restart %s on %s: %w", c, t.Host.Name, err)
 		}
 		done = append(done, c)
@@ -141,7 +142,15 @@ func (StaticPodRestart) Run(ctx context.Context, t *Target, p Params) (Result, e
 	return Result{Changed: len(done) > 0, Msg: "restarted " + strings.Join(done, ", "), Data: map[string]any{"restarted": done}}, nil
 }
 
-func (sp *StaticPodRestartParams) restart(ctx context.Context, t *Target, tun transport.Dialer, c string) (err error) {
+// componentWait bounds the waits on a control-plane component of a node:
+// each wait until it stops listening, and each until it answers healthy.
+type componentWait struct {
+	Timeout, Interval time.Duration
+}
+
+// restart parks component c's manifest until c stops listening, puts it
+// back, and waits until c answers its health endpoint.
+func (w componentWait) restart(ctx context.Context, t *Target, tun transport.Dialer, c string) (err error) {
 	h := staticPodHealth[c]
 	if _, err := runScript(ctx, t.Conn, `mkdir -p "$2" && mv -f "$1/$3.yaml" "$2/$3.yaml"`, manifestDir, parkDir, c); err != nil {
 		return fmt.Errorf("park manifest: %w", err)
@@ -164,18 +173,24 @@ func (sp *StaticPodRestartParams) restart(ctx context.Context, t *Target, tun tr
 			}
 		}
 	}()
-	if err := sp.waitClosed(ctx, t, tun, h.addr, c+" on "+t.Host.Name); err != nil {
+	if err := w.closed(ctx, t, tun, h.addr, c+" on "+t.Host.Name); err != nil {
 		return err
 	}
 	if err := unpark(); err != nil {
 		return err
 	}
-	return sp.poll(ctx, t, "answer "+h.path+" ok", func(ctx context.Context) bool { return healthy(ctx, tun, h.addr, h.path, h.tls) })
+	return w.healthy(ctx, t, tun, c, "answer "+h.path+" ok")
 }
 
-// waitClosed waits until nothing listens on addr on the node any more.
-func (sp *StaticPodRestartParams) waitClosed(ctx context.Context, t *Target, tun transport.Dialer, addr, what string) error {
-	return sp.poll(ctx, t, "stop listening on "+addr+" ("+what+")", func(ctx context.Context) bool {
+// healthy waits until component c answers its health endpoint ok.
+func (w componentWait) healthy(ctx context.Context, t *Target, tun transport.Dialer, c, what string) error {
+	h := staticPodHealth[c]
+	return w.until(ctx, t, what, func(ctx context.Context) bool { return healthy(ctx, tun, h.addr, h.path, h.tls) })
+}
+
+// closed waits until nothing listens on addr on the node any more.
+func (w componentWait) closed(ctx context.Context, t *Target, tun transport.Dialer, addr, what string) error {
+	return w.until(ctx, t, "stop listening on "+addr+" ("+what+")", func(ctx context.Context) bool {
 		conn, err := tun.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return true
@@ -185,24 +200,14 @@ func (sp *StaticPodRestartParams) waitClosed(ctx context.Context, t *Target, tun
 	})
 }
 
-func (sp *StaticPodRestartParams) poll(ctx context.Context, t *Target, what string, cond func(context.Context) bool) error {
-	deadline := t.Clock.Now().Add(sp.Timeout)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ok := cond(pctx)
-		cancel()
-		if ok {
-			return nil
-		}
-		if !t.Clock.Now().Before(deadline) {
-			return fmt.Errorf("%w: did not %s within %s", ErrComponentUnhealthy, what, sp.Timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.Clock.After(sp.Interval):
-		}
-	}
+// until waits until cond holds; each look is bounded by 5 s.
+func (w componentWait) until(ctx context.Context, t *Target, what string, cond func(context.Context) bool) error {
+	err := poll(ctx, t.Clock, pollSpec{Timeout: w.Timeout, Interval: w.Interval, Look: 5 * time.Second}, func(ctx context.Context) (bool, string, error) {
+		return cond(ctx), "", nil
+	})
+	return expired(err, func(nd *NotDone) error {
+		return fmt.Errorf("%w: did not %s within %s", ErrComponentUnhealthy, what, nd.After)
+	})
 }
 
 // healthy GETs a health endpoint through the node. Health endpoints answer

@@ -10,7 +10,7 @@ import (
 
 // Template renders a file of the runner machine with {{ }} expressions and
 // writes the result on the host.
-type Template struct{}
+type Template struct{ fileEdit }
 
 // TemplateParams are template's parameters.
 type TemplateParams struct {
@@ -64,23 +64,4 @@ func (p *TemplateParams) plan(ctx context.Context, t *Target) (*fileChange, erro
 		content = fmt.Sprint(x)
 	}
 	return planWrite(ctx, t, p.Dest, content, isSecret, p.fileAttrs, boolOr(p.Backup, true))
-}
-
-// Check reports what would change.
-func (Template) Check(ctx context.Context, t *Target, p Params) (Result, error) {
-	return Template{}.Run(ctx, asCheck(t), p)
-}
-
-// Run renders and writes the file.
-func (Template) Run(ctx context.Context, t *Target, p Params) (Result, error) {
-	fc, err := p.(*TemplateParams).plan(ctx, t)
-	if err != nil {
-		return Result{}, err
-	}
-	return fc.apply(ctx, t)
-}
-
-// Undo restores the previous file, or removes a file the step created.
-func (Template) Undo(ctx context.Context, t *Target, _ Params, r Result) error {
-	return undoFileChange(ctx, t, r)
 }

@@ -55,24 +55,16 @@ func (Wait) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 			return Result{Msg: fmt.Sprintf("waited %s", wp.For)}, nil
 		}
 	}
-	deadline := t.Clock.Now().Add(wp.Timeout)
-	for {
+	err := poll(ctx, t.Clock, pollSpec{Timeout: wp.Timeout, Interval: wp.Interval}, func(context.Context) (bool, string, error) {
 		ok, err := t.Eval(wp.Until)
-		if err != nil {
-			return Result{}, err
-		}
-		if ok {
-			return Result{Msg: fmt.Sprintf("%q holds", wp.Until.Source)}, nil
-		}
-		if !t.Clock.Now().Before(deadline) {
-			return Result{}, fmt.Errorf("%q still false after %s", wp.Until.Source, wp.Timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return Result{}, ctx.Err()
-		case <-t.Clock.After(wp.Interval):
-		}
+		return ok, "", err
+	})
+	if err != nil {
+		return Result{}, expired(err, func(nd *NotDone) error {
+			return fmt.Errorf("%q still false after %s", wp.Until.Source, nd.After)
+		})
 	}
+	return Result{Msg: fmt.Sprintf("%q holds", wp.Until.Source)}, nil
 }
 
 // Check skips the wait: nothing would change.

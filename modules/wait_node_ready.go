@@ -71,35 +71,28 @@ func (WaitNodeReady) Run(ctx context.Context, t *Target, p Params) (Result, erro
 		return Result{}, err
 	}
 	start := t.Clock.Now()
-	deadline := start.Add(wp.Timeout)
 	var since time.Time // when the current Ready streak began
-	why := ""
-	for {
+	err = poll(ctx, t.Clock, pollSpec{Timeout: wp.Timeout, Interval: wp.Interval}, func(ctx context.Context) (bool, string, error) {
 		n, err := t.Kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			since = time.Time{}
+			return false, err.Error(), nil
+		}
+		ok, why := wp.nodeReady(n)
 		switch {
-		case err != nil:
-			since, why = time.Time{}, err.Error()
-		default:
-			var ok bool
-			if ok, why = wp.nodeReady(n); !ok {
-				since = time.Time{}
-			} else if since.IsZero() {
-				since = t.Clock.Now()
-			}
+		case !ok:
+			since = time.Time{}
+		case since.IsZero():
+			since = t.Clock.Now()
 		}
-		now := t.Clock.Now()
-		if !since.IsZero() && now.Sub(since) >= wp.StableFor {
-			return Result{Msg: fmt.Sprintf("%s Ready after %s", node, now.Sub(start).Round(time.Second))}, nil
-		}
-		if !now.Before(deadline) {
-			return Result{}, fmt.Errorf("%w: %s after %s: %s", ErrNodeNotReady, node, wp.Timeout, why)
-		}
-		select {
-		case <-ctx.Done():
-			return Result{}, ctx.Err()
-		case <-t.Clock.After(wp.Interval):
-		}
+		return ok && t.Clock.Now().Sub(since) >= wp.StableFor, why, nil
+	})
+	if err != nil {
+		return Result{}, expired(err, func(nd *NotDone) error {
+			return fmt.Errorf("%w: %s after %s: %s", ErrNodeNotReady, node, nd.After, nd.Reason)
+		})
 	}
+	return Result{Msg: fmt.Sprintf("%s Ready after %s", node, t.Clock.Now().Sub(start).Round(time.Second))}, nil
 }
 
 // Check looks once.

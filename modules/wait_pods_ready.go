@@ -185,7 +185,7 @@ func (WaitPodsReady) Run(ctx context.Context, t *Target, p Params) (Result, erro
 		newer = start.Truncate(time.Second) // the API keeps whole seconds
 	}
 	var ready, total int
-	err = poll(ctx, t, wp.Timeout, wp.Interval, wp.what(node), func(ctx context.Context) (bool, string, error) {
+	err = pollObject(ctx, t, wp.Timeout, wp.Interval, wp.what(node), func(ctx context.Context) (bool, string, error) {
 		var why string
 		var err error
 		ready, total, why, err = wp.look(ctx, t, node, newer)

@@ -10,7 +10,7 @@ import (
 
 // YAMLEdit makes structured edits to a YAML file, keeping its comments and
 // key order.
-type YAMLEdit struct{}
+type YAMLEdit struct{ fileEdit }
 
 // YAMLEditParams are yaml-edit's parameters.
 type YAMLEditParams struct {
@@ -67,23 +67,4 @@ func (p *YAMLEditParams) plan(ctx context.Context, t *Target) (*fileChange, erro
 	}
 	return &fileChange{Path: p.Path, Stat: st, Before: before, After: after, Attrs: p.fileAttrs,
 		Backup: boolOr(p.Backup, true), Summary: fmt.Sprintf("%d op(s)", len(p.Ops))}, nil
-}
-
-// Check reports the edit as a diff.
-func (YAMLEdit) Check(ctx context.Context, t *Target, p Params) (Result, error) {
-	return YAMLEdit{}.Run(ctx, asCheck(t), p)
-}
-
-// Run edits the file.
-func (YAMLEdit) Run(ctx context.Context, t *Target, p Params) (Result, error) {
-	fc, err := p.(*YAMLEditParams).plan(ctx, t)
-	if err != nil {
-		return Result{}, err
-	}
-	return fc.apply(ctx, t)
-}
-
-// Undo restores the file from its backup (or removes a file it created).
-func (YAMLEdit) Undo(ctx context.Context, t *Target, _ Params, r Result) error {
-	return undoFileChange(ctx, t, r)
 }
