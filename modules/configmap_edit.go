@@ -192,7 +192,7 @@ func (ConfigMapEdit) Run(ctx context.Context, t *Target, p Params) (Result, erro
 		if err != nil {
 			return Result{}, err
 		}
-		data := map[string]any{"namespace": cm.Namespace, "name": cm.Name, "key": cp.Key, "previous": before, "written": after}
+		data := asData(configMapEditState{Namespace: cm.Namespace, Name: cm.Name, Key: cp.Key, Previous: before, Written: after})
 		if before == after {
 			return Result{Msg: cp.label(cm) + " is up to date", Data: data}, nil
 		}
@@ -220,22 +220,31 @@ func (ConfigMapEdit) Undo(ctx context.Context, t *Target, p Params, r Result) er
 	if !r.Changed {
 		return nil
 	}
-	cp := p.(*ConfigMapEditParams)
-	ns, _ := r.Data["namespace"].(string)
-	name, _ := r.Data["name"].(string)
-	prev, _ := r.Data["previous"].(string)
-	written, _ := r.Data["written"].(string)
+	st, err := loadState[configMapEditState](r)
+	if err != nil {
+		return err
+	}
 	return kubeCall(ctx, func(ctx context.Context) error {
-		cm, err := t.Kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		cm, err := t.Kube.CoreV1().ConfigMaps(st.Namespace).Get(ctx, st.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		if cm.Data[cp.Key] != written {
-			return fmt.Errorf("configmap %s/%s key %s changed since kubeplay edited it; not restoring over someone else's change", ns, name, cp.Key)
+		if cm.Data[st.Key] != st.Written {
+			return fmt.Errorf("configmap %s/%s key %s changed since kubeplay edited it; not restoring over someone else's change", st.Namespace, st.Name, st.Key)
 		}
 		next := cm.DeepCopy()
-		next.Data[cp.Key] = prev
-		_, err = t.Kube.CoreV1().ConfigMaps(ns).Update(ctx, next, metav1.UpdateOptions{})
+		next.Data[st.Key] = st.Previous
+		_, err = t.Kube.CoreV1().ConfigMaps(st.Namespace).Update(ctx, next, metav1.UpdateOptions{})
 		return err
 	})
+}
+
+// configMapEditState is configmap-edit's undo state: the key's text before
+// the step, and what the step wrote (restored only while it is still there).
+type configMapEditState struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Key       string `json:"key"`
+	Previous  string `json:"previous"`
+	Written   string `json:"written"`
 }

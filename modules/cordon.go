@@ -44,18 +44,25 @@ func (Cordon) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	st := cordonState{Node: node, CordonedByUs: changed}
 	if !changed {
-		return Result{Msg: node + " was already cordoned", Data: map[string]any{"node": node, "cordoned_by_us": false}}, nil
+		return Result{Msg: node + " was already cordoned", Data: asData(st)}, nil
 	}
-	return Result{Changed: true, Msg: "cordoned " + node, Data: map[string]any{"node": node, "cordoned_by_us": true}}, nil
+	return Result{Changed: true, Msg: "cordoned " + node, Data: asData(st)}, nil
+}
+
+// cordonState is cordon's and drain's undo state.
+type cordonState struct {
+	Node         string `json:"node"`
+	CordonedByUs bool   `json:"cordoned_by_us"`
 }
 
 // Undo uncordons the node if this step cordoned it.
 func (Cordon) Undo(ctx context.Context, t *Target, p Params, r Result) error {
-	if ours, _ := r.Data["cordoned_by_us"].(bool); !ours {
-		return nil
+	st, err := loadState[cordonState](r)
+	if err != nil || !st.CordonedByUs {
+		return err
 	}
-	node, _ := r.Data["node"].(string)
-	_, _, err := uncordonNode(ctx, t, node, false)
+	_, _, err = uncordonNode(ctx, t, st.Node, false)
 	return err
 }

@@ -166,27 +166,29 @@ func (Drain) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	data := map[string]any{"node": node, "cordoned_by_us": ours}
+	st := cordonState{Node: node, CordonedByUs: ours}
 	// a failed drain puts back what it changed, unless asked to leave it
-	fail := func(err error) error {
+	fail := func(res Result, err error) (Result, error) {
 		if ours && dp.OnFailure == "uncordon" {
 			if _, _, uerr := uncordonNode(context.WithoutCancel(ctx), t, node, false); uerr != nil {
-				return errors.Join(err, uerr)
+				err = errors.Join(err, uerr)
+			} else {
+				st.CordonedByUs = false
+				err = fmt.Errorf("%w (node uncordoned again)", err)
 			}
-			data["cordoned_by_us"] = false
-			return fmt.Errorf("%w (node uncordoned again)", err)
 		}
-		return err
+		res.Data = asData(st)
+		return res, err
 	}
 	var out drainLog
 	h := dp.helper(ctx, t, &out)
 	list, errs := h.GetPodsForDeletion(node)
 	if len(errs) > 0 {
-		return Result{Data: data}, fail(fmt.Errorf("drain %s refused: %w", node, errors.Join(errs...)))
+		return fail(Result{}, fmt.Errorf("drain %s refused: %w", node, errors.Join(errs...)))
 	}
 	pods := list.Pods()
 	if len(pods) == 0 {
-		return Result{Changed: ours, Msg: node + " has nothing to evict", Data: data}, nil
+		return Result{Changed: ours, Msg: node + " has nothing to evict", Data: asData(st)}, nil
 	}
 	// the library's timeout covers the evictions; a context bound covers
 	// the whole step, whatever the library does
@@ -199,12 +201,11 @@ func (Drain) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 		if time.Since(start) < dp.Timeout && ctx.Err() == nil {
 			// refused outright (not a PDB's 429, which is retried until the
 			// timeout): an API error, named as it came
-			return Result{Changed: true, Data: data, Stdout: out.String()}, fail(fmt.Errorf("drain %s: %w; %s", node, err, left))
+			return fail(Result{Changed: true, Stdout: out.String()}, fmt.Errorf("drain %s: %w; %s", node, err, left))
 		}
-		return Result{Changed: true, Data: data, Stdout: out.String()},
-			fail(fmt.Errorf("%w: %s after %s: %s", ErrDrainTimeout, node, dp.Timeout, left))
+		return fail(Result{Changed: true, Stdout: out.String()}, fmt.Errorf("%w: %s after %s: %s", ErrDrainTimeout, node, dp.Timeout, left))
 	}
-	return Result{Changed: true, Msg: fmt.Sprintf("evicted %d pod(s) from %s", len(pods), node), Data: data, Stdout: out.String()}, nil
+	return Result{Changed: true, Msg: fmt.Sprintf("evicted %d pod(s) from %s", len(pods), node), Data: asData(st), Stdout: out.String()}, nil
 }
 
 // blockers names the pods still on the node and the PDBs that cover them.

@@ -123,10 +123,9 @@ func (File) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	data := map[string]any{"path": fp.Path, "action": op.action, "old_target": st.Target,
-		"old_mode": st.Mode, "old_owner": st.UID, "old_group": st.GID, "moved_to": ""}
+	us := fileState{Path: fp.Path, Action: op.action, OldTarget: st.Target, OldMode: st.Mode, OldOwner: st.UID, OldGroup: st.GID}
 	if op.action == "" {
-		return Result{Msg: fp.Path + " is " + fp.State, Data: data}, nil
+		return Result{Msg: fp.Path + " is " + fp.State, Data: asData(us)}, nil
 	}
 	switch op.action {
 	case "remove":
@@ -135,7 +134,7 @@ func (File) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 			if _, err := runScript(ctx, t.Conn, `mv -- "$1" "$2"`, fp.Path, bak); err != nil {
 				return Result{}, fmt.Errorf("move %s aside: %w", fp.Path, err)
 			}
-			data["moved_to"] = bak
+			us.MovedTo = bak
 		} else if _, err := runScript(ctx, t.Conn, `rm -rf -- "$1"`, fp.Path); err != nil {
 			return Result{}, fmt.Errorf("remove %s: %w", fp.Path, err)
 		}
@@ -151,7 +150,7 @@ mkdir -p -- "$1"; echo "$top"`,
 		if err != nil {
 			return Result{}, fmt.Errorf("create %s: %w", fp.Path, err)
 		}
-		data["created_top"] = strings.TrimSpace(r.Stdout)
+		us.CreatedTop = strings.TrimSpace(r.Stdout)
 	case "relink":
 		if _, err := runScript(ctx, t.Conn, `ln -sfn -- "$2" "$3" && mv -Tf -- "$3" "$1"`, fp.Path, fp.Src, sidePath(fp.Path, ".kubeplay-link")); err != nil {
 			return Result{}, fmt.Errorf("link %s: %w", fp.Path, err)
@@ -162,7 +161,19 @@ mkdir -p -- "$1"; echo "$top"`,
 			return Result{}, err
 		}
 	}
-	return Result{Changed: true, Msg: strings.Join(op.what, ", ") + " at " + fp.Path, Data: data}, nil
+	return Result{Changed: true, Msg: strings.Join(op.what, ", ") + " at " + fp.Path, Data: asData(us)}, nil
+}
+
+// fileState is file's undo state: what it did, and what was there before.
+type fileState struct {
+	Path       string `json:"path"`
+	Action     string `json:"action"` // remove, create, relink, attrs; "" for nothing
+	OldTarget  string `json:"old_target"`
+	OldMode    string `json:"old_mode"`
+	OldOwner   string `json:"old_owner"`
+	OldGroup   string `json:"old_group"`
+	MovedTo    string `json:"moved_to"`              // where remove put the path aside
+	CreatedTop string `json:"created_top,omitempty"` // the topmost directory create made
 }
 
 // Undo reverses what Run did.
@@ -171,29 +182,31 @@ func (File) Undo(ctx context.Context, t *Target, p Params, r Result) error {
 		return nil
 	}
 	fp := p.(*FileParams)
-	str := func(k string) string { s, _ := r.Data[k].(string); return s }
-	var err error
-	switch str("action") {
+	us, err := loadState[fileState](r)
+	if err != nil {
+		return err
+	}
+	switch us.Action {
 	case "remove":
-		if str("moved_to") == "" {
+		if us.MovedTo == "" {
 			return fmt.Errorf("cannot restore %s: it was deleted (backup: false)", fp.Path)
 		}
-		_, err = runScript(ctx, t.Conn, `mv -- "$1" "$2"`, str("moved_to"), fp.Path)
+		_, err = runScript(ctx, t.Conn, `mv -- "$1" "$2"`, us.MovedTo, fp.Path)
 	case "create":
 		if fp.State == "directory" {
 			// the directories it created, and only while nothing was put in them
 			_, err = runScript(ctx, t.Conn, `d=$1; while rmdir -- "$d"; do [ "$d" = "$2" ] && exit 0; d=$(dirname -- "$d"); done; exit 1`,
-				fp.Path, cmp.Or(str("created_top"), fp.Path))
+				fp.Path, cmp.Or(us.CreatedTop, fp.Path))
 		} else {
 			_, err = runScript(ctx, t.Conn, `rm -f -- "$1"`, fp.Path)
 		}
 	case "relink":
-		if str("old_target") == "" {
+		if us.OldTarget == "" {
 			return fmt.Errorf("cannot restore %s: it was not a link before", fp.Path)
 		}
-		_, err = runScript(ctx, t.Conn, `ln -sfn -- "$2" "$3" && mv -Tf -- "$3" "$1"`, fp.Path, str("old_target"), sidePath(fp.Path, ".kubeplay-link"))
+		_, err = runScript(ctx, t.Conn, `ln -sfn -- "$2" "$3" && mv -Tf -- "$3" "$1"`, fp.Path, us.OldTarget, sidePath(fp.Path, ".kubeplay-link"))
 	case "attrs":
-		err = setAttrs(ctx, t.Conn, fp.Path, fileAttrs{Mode: str("old_mode"), Owner: str("old_owner"), Group: str("old_group")})
+		err = setAttrs(ctx, t.Conn, fp.Path, fileAttrs{Mode: us.OldMode, Owner: us.OldOwner, Group: us.OldGroup})
 	}
 	if err != nil {
 		return fmt.Errorf("undo file %s: %w", fp.Path, err)

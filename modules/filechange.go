@@ -169,8 +169,7 @@ func (fc *fileChange) diff() string {
 // backup and created for Undo.
 func (fc *fileChange) apply(ctx context.Context, t *Target) (Result, error) {
 	msg, changed := fc.describe()
-	data := map[string]any{"path": fc.Path, "backup": "", "created": false}
-	res := Result{Changed: changed, Diff: fc.diff(), Data: data}
+	res := Result{Changed: changed, Diff: fc.diff(), Data: asData(fileChangeState{Path: fc.Path})}
 	if !changed {
 		res.Msg = msg
 		return res, nil
@@ -191,12 +190,20 @@ func (fc *fileChange) apply(ctx context.Context, t *Target) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		data["backup"], data["created"] = bak, !fc.Stat.Exists
+		res.Data = asData(fileChangeState{Path: fc.Path, Backup: bak, Created: !fc.Stat.Exists})
 	} else if err := setAttrs(ctx, t.Conn, fc.Path, attrs); err != nil {
 		return Result{}, err
 	}
 	res.Msg = msg
 	return res, nil
+}
+
+// fileChangeState is the undo state of a planned file change: the file, its
+// backup, and whether the step created it.
+type fileChangeState struct {
+	Path    string `json:"path"`
+	Backup  string `json:"backup"`
+	Created bool   `json:"created"`
 }
 
 // setAttrs applies mode and ownership to an existing path.
@@ -213,17 +220,17 @@ if [ -n "$3$4" ]; then chown -h "$3${4:+:$4}" -- "$1"; fi`, p, a.Mode, a.Owner, 
 // undoFileChange reverses a change recorded by apply: a created file is
 // removed; an edited one gets its backup back.
 func undoFileChange(ctx context.Context, t *Target, r Result) error {
-	p, _ := r.Data["path"].(string)
-	if p == "" || !r.Changed {
-		return nil
+	st, err := loadState[fileChangeState](r)
+	p, bak := st.Path, st.Backup
+	if err != nil || p == "" || !r.Changed {
+		return err
 	}
-	if created, _ := r.Data["created"].(bool); created {
+	if st.Created {
 		if _, err := runScript(ctx, t.Conn, `rm -f -- "$1"`, p); err != nil {
 			return fmt.Errorf("remove %s: %w", p, err)
 		}
 		return nil
 	}
-	bak, _ := r.Data["backup"].(string)
 	if bak == "" {
 		return fmt.Errorf("cannot restore %s: no backup was kept (backup: false, or only attributes changed)", p)
 	}

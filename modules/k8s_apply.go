@@ -205,7 +205,7 @@ func (K8sApply) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 		return Result{}, err
 	}
 	var created, updated, same []string
-	var createdRefs []any
+	st := applyState{Created: []objectRef{}, Updated: []string{}}
 	rs, err := newResolver(t)
 	if err != nil {
 		return Result{}, err
@@ -214,7 +214,7 @@ func (K8sApply) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	for _, obj := range objs {
 		c, ch, label, err := ap.applyOne(ctx, t, rs, obj, newNS)
 		if err != nil {
-			return Result{Changed: len(created)+len(updated) > 0, Data: map[string]any{"created": createdRefs}}, err
+			return Result{Changed: len(created)+len(updated) > 0, Data: asData(st)}, err
 		}
 		switch {
 		case c:
@@ -222,14 +222,15 @@ func (K8sApply) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 				newNS[obj.GetName()] = true
 			}
 			created = append(created, label)
-			createdRefs = append(createdRefs, map[string]any{"api_version": obj.GetAPIVersion(), "kind": obj.GetKind(), "namespace": obj.GetNamespace(), "name": obj.GetName()})
+			st.Created = append(st.Created, objectRef{APIVersion: obj.GetAPIVersion(), Kind: obj.GetKind(), Namespace: obj.GetNamespace(), Name: obj.GetName()})
 		case ch:
 			updated = append(updated, label)
+			st.Updated = append(st.Updated, label)
 		default:
 			same = append(same, label)
 		}
 	}
-	data := map[string]any{"created": createdRefs, "updated": updated}
+	data := asData(st)
 	verb := func(s string) string {
 		if t.Check {
 			return "would be " + s
@@ -286,27 +287,42 @@ func (p *K8sApplyParams) waitCondition(ctx context.Context, t *Target, res *reso
 
 // Undo deletes what the step created; updates are not reverted.
 func (K8sApply) Undo(ctx context.Context, t *Target, p Params, r Result) error {
-	created, _ := r.Data["created"].([]any)
+	st, err := loadState[applyState](r)
+	if err != nil {
+		return err
+	}
 	res, err := newResolver(t)
 	if err != nil {
 		return err
 	}
-	for _, c := range created {
-		m, _ := c.(map[string]any)
-		s := func(k string) string { v, _ := m[k].(string); return v }
-		ri, _, err := res.resource(s("api_version"), s("kind"), s("namespace"))
+	for _, c := range st.Created {
+		ri, _, err := res.resource(c.APIVersion, c.Kind, c.Namespace)
 		if err != nil {
 			return err
 		}
 		err = kubeCall(ctx, func(ctx context.Context) error {
-			return ri.Delete(ctx, s("name"), metav1.DeleteOptions{})
+			return ri.Delete(ctx, c.Name, metav1.DeleteOptions{})
 		})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete %s: %w", objectName(s("kind"), s("namespace"), s("name")), err)
+			return fmt.Errorf("delete %s: %w", objectName(c.Kind, c.Namespace, c.Name), err)
 		}
 	}
-	if updated := fmt.Sprint(r.Data["updated"]); updated != "[]" && updated != "<nil>" {
-		return fmt.Errorf("k8s-apply cannot revert its updates of %s", updated)
+	if len(st.Updated) > 0 {
+		return fmt.Errorf("k8s-apply cannot revert its updates of %v", st.Updated)
 	}
 	return nil
+}
+
+// applyState is k8s-apply's undo state: the objects it created (deleted by
+// Undo) and those it updated (which Undo cannot revert).
+type applyState struct {
+	Created []objectRef `json:"created"`
+	Updated []string    `json:"updated"`
+}
+
+type objectRef struct {
+	APIVersion string `json:"api_version"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace"`
+	Name       string `json:"name"`
 }

@@ -86,7 +86,7 @@ func nodeMeta(ctx context.Context, t *Target, field string, p *LabelParams) (Res
 		cur = n.Annotations
 	}
 	patch := map[string]any{}
-	previous := map[string]any{}
+	previous := map[string]*string{}
 	var what []string
 	for _, k := range sortedStringKeys(p.Set) {
 		if old, ok := cur[k]; !ok || old != p.Set[k] {
@@ -98,11 +98,11 @@ func nodeMeta(ctx context.Context, t *Target, field string, p *LabelParams) (Res
 	for _, k := range p.Remove {
 		if _, ok := cur[k]; ok {
 			patch[k] = nil
-			previous[k] = cur[k]
+			previous[k] = nilIfMissing(cur, k)
 			what = append(what, k+"-")
 		}
 	}
-	data := map[string]any{"node": node, "previous": previous}
+	data := asData(nodeMetaState{Node: node, Previous: previous})
 	if len(patch) == 0 {
 		return Result{Msg: fmt.Sprintf("%s %s up to date", node, field), Data: data}, nil
 	}
@@ -116,7 +116,7 @@ func nodeMeta(ctx context.Context, t *Target, field string, p *LabelParams) (Res
 	return Result{Changed: true, Msg: "set " + msg, Data: data}, nil
 }
 
-func patchNodeMeta(ctx context.Context, t *Target, node, field string, patch map[string]any) error {
+func patchNodeMeta[V any](ctx context.Context, t *Target, node, field string, patch map[string]V) error {
 	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{field: patch}})
 	if err := patchNode(ctx, t, node, b); err != nil {
 		return fmt.Errorf("patch node %s %s: %w", node, field, err)
@@ -128,17 +128,23 @@ func undoNodeMeta(ctx context.Context, t *Target, field string, r Result) error 
 	if !r.Changed {
 		return nil
 	}
-	node, _ := r.Data["node"].(string)
-	prev, _ := r.Data["previous"].(map[string]any)
-	if node == "" || len(prev) == 0 {
-		return nil
+	st, err := loadState[nodeMetaState](r)
+	if err != nil || st.Node == "" || len(st.Previous) == 0 {
+		return err
 	}
-	return patchNodeMeta(ctx, t, node, field, prev)
+	return patchNodeMeta(ctx, t, st.Node, field, st.Previous)
 }
 
-func nilIfMissing(m map[string]string, k string) any {
+// nodeMetaState is label's and annotate's undo state: each key's value
+// before the step, null for a key it added.
+type nodeMetaState struct {
+	Node     string             `json:"node"`
+	Previous map[string]*string `json:"previous"`
+}
+
+func nilIfMissing(m map[string]string, k string) *string {
 	if v, ok := m[k]; ok {
-		return v
+		return &v
 	}
 	return nil
 }

@@ -73,9 +73,9 @@ func (Move) Check(ctx context.Context, t *Target, p Params) (Result, error) {
 func (Move) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	mp := p.(*MoveParams)
 	todo, err := mp.plan(ctx, t)
-	data := map[string]any{"src": mp.Src, "dest": mp.Dest, "replaced": ""}
+	st := moveState{Src: mp.Src, Dest: mp.Dest}
 	if err != nil || !todo {
-		return Result{Msg: mp.Src + " already moved to " + mp.Dest, Data: data}, err
+		return Result{Msg: mp.Src + " already moved to " + mp.Dest, Data: asData(st)}, err
 	}
 	bak := backupName(mp.Dest, t.Clock.Now())
 	r, err := runScript(ctx, t.Conn, `set -e
@@ -86,9 +86,17 @@ mv -T -- "$1" "$2"`, mp.Src, mp.Dest, bak, fmt.Sprint(mp.Parent))
 		return Result{}, fmt.Errorf("move %s to %s: %w", mp.Src, mp.Dest, err)
 	}
 	if r.Stdout != "" {
-		data["replaced"] = bak
+		st.Replaced = bak
 	}
-	return Result{Changed: true, Msg: fmt.Sprintf("moved %s to %s", mp.Src, mp.Dest), Data: data}, nil
+	return Result{Changed: true, Msg: fmt.Sprintf("moved %s to %s", mp.Src, mp.Dest), Data: asData(st)}, nil
+}
+
+// moveState is move's undo state; Replaced is where the dest it replaced
+// was put aside.
+type moveState struct {
+	Src      string `json:"src"`
+	Dest     string `json:"dest"`
+	Replaced string `json:"replaced"`
 }
 
 // Undo moves the path back, and the replaced dest with it.
@@ -97,10 +105,13 @@ func (Move) Undo(ctx context.Context, t *Target, p Params, r Result) error {
 		return nil
 	}
 	mp := p.(*MoveParams)
-	replaced, _ := r.Data["replaced"].(string)
+	st, err := loadState[moveState](r)
+	if err != nil {
+		return err
+	}
 	if _, err := runScript(ctx, t.Conn, `set -e
 mv -T -- "$2" "$1"
-if [ -n "$3" ]; then mv -T -- "$3" "$2"; fi`, mp.Src, mp.Dest, replaced); err != nil {
+if [ -n "$3" ]; then mv -T -- "$3" "$2"; fi`, mp.Src, mp.Dest, st.Replaced); err != nil {
 		return fmt.Errorf("move %s back to %s: %w", mp.Dest, mp.Src, err)
 	}
 	return nil

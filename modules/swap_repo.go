@@ -114,7 +114,7 @@ func (s SwapRepo) Check(ctx context.Context, t *Target, p Params) (Result, error
 	if err != nil {
 		return Result{}, err
 	}
-	data := map[string]any{"file": file, "from": from, "to": sp.Minor}
+	data := asData(swapRepoState{File: file, From: from, To: sp.Minor})
 	if before == after {
 		return Result{Msg: fmt.Sprintf("%s already on v%s", file, sp.Minor), Data: data}, nil
 	}
@@ -129,18 +129,17 @@ func (s SwapRepo) Run(ctx context.Context, t *Target, p Params) (Result, error) 
 	if err != nil {
 		return Result{}, err
 	}
-	data := map[string]any{"file": file, "from": from, "to": sp.Minor, "backup": ""}
+	st := swapRepoState{File: file, From: from, To: sp.Minor, Refreshed: sp.Refresh == nil || *sp.Refresh}
 	if before == after {
-		return Result{Msg: fmt.Sprintf("%s already on v%s", file, sp.Minor), Data: data}, nil
+		return Result{Msg: fmt.Sprintf("%s already on v%s", file, sp.Minor), Data: asData(st)}, nil
 	}
-	bak, err := writeFileAtomic(ctx, t.Conn, file, after, sp.Backup == nil || *sp.Backup, t.Clock.Now(), fileAttrs{})
+	st.Backup, err = writeFileAtomic(ctx, t.Conn, file, after, sp.Backup == nil || *sp.Backup, t.Clock.Now(), fileAttrs{})
 	if err != nil {
 		return Result{}, err
 	}
-	data["backup"] = bak
 	res := Result{Changed: true, Msg: fmt.Sprintf("moved %s from v%s to v%s", file, from, sp.Minor),
-		Diff: unifiedDiff(file, before, after), Data: data}
-	if sp.Refresh == nil || *sp.Refresh {
+		Diff: unifiedDiff(file, before, after), Data: asData(st)}
+	if st.Refreshed {
 		if err := refreshIndex(ctx, t.Conn, file); err != nil {
 			return res, err
 		}
@@ -148,17 +147,35 @@ func (s SwapRepo) Run(ctx context.Context, t *Target, p Params) (Result, error) 
 	return res, nil
 }
 
-// Undo puts the previous definition back and refreshes the index.
+// swapRepoState is swap-repo's undo state (and what register shows).
+type swapRepoState struct {
+	File      string `json:"file"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Backup    string `json:"backup"`
+	Refreshed bool   `json:"refreshed"` // the step refreshed the package index
+}
+
+// Undo puts the previous definition back, and refreshes the index when the
+// step did. A step that changed nothing has nothing to undo.
 func (s SwapRepo) Undo(ctx context.Context, t *Target, p Params, r Result) error {
-	bak, _ := r.Data["backup"].(string)
-	file, _ := r.Data["file"].(string)
-	if bak == "" || file == "" {
+	if !r.Changed {
+		return nil
+	}
+	st, err := loadState[swapRepoState](r)
+	if err != nil {
+		return err
+	}
+	if st.Backup == "" || st.File == "" {
 		return errors.New("swap-repo: no backup to restore (backup: false)")
 	}
-	if _, err := runScript(ctx, t.Conn, `cp -p -- "$1" "$2"`, bak, file); err != nil {
-		return fmt.Errorf("restore %s: %w", file, err)
+	if _, err := runScript(ctx, t.Conn, `cp -p -- "$1" "$2"`, st.Backup, st.File); err != nil {
+		return fmt.Errorf("restore %s: %w", st.File, err)
 	}
-	return refreshIndex(ctx, t.Conn, file)
+	if !st.Refreshed {
+		return nil
+	}
+	return refreshIndex(ctx, t.Conn, st.File)
 }
 
 // refreshIndex refreshes the package manager's index for a repository file.

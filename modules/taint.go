@@ -76,14 +76,25 @@ func (p *TaintParams) next(cur []corev1.Taint) ([]corev1.Taint, bool) {
 	return out, !same
 }
 
-func keyTaints(ts []corev1.Taint, key string) []any {
-	var out []any
+func keyTaints(ts []corev1.Taint, key string) []taintValue {
+	out := []taintValue{}
 	for _, x := range ts {
 		if x.Key == key {
-			out = append(out, map[string]any{"value": x.Value, "effect": string(x.Effect)})
+			out = append(out, taintValue{Value: x.Value, Effect: string(x.Effect)})
 		}
 	}
 	return out
+}
+
+// taintState is taint's undo state: the key's taints before the step.
+type taintState struct {
+	Node     string       `json:"node"`
+	Previous []taintValue `json:"previous"`
+}
+
+type taintValue struct {
+	Value  string `json:"value"`
+	Effect string `json:"effect"`
 }
 
 // setTaints replaces the node's taints of key through fn, with a
@@ -137,7 +148,7 @@ func (Taint) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	data := map[string]any{"node": node, "previous": keyTaints(before, tp.Key)}
+	data := asData(taintState{Node: node, Previous: keyTaints(before, tp.Key)})
 	switch {
 	case !changed:
 		return Result{Msg: tp.describe(node) + ": already so", Data: data}, nil
@@ -153,18 +164,17 @@ func (Taint) Undo(ctx context.Context, t *Target, p Params, r Result) error {
 		return nil
 	}
 	tp := p.(*TaintParams)
-	node, _ := r.Data["node"].(string)
-	prev, _ := r.Data["previous"].([]any)
-	if node == "" {
+	st, err := loadState[taintState](r)
+	if err != nil {
+		return err
+	}
+	if st.Node == "" {
 		return errors.New("taint: no node recorded")
 	}
-	_, _, err := setTaints(ctx, t, node, func(cur []corev1.Taint) ([]corev1.Taint, bool) {
+	_, _, err = setTaints(ctx, t, st.Node, func(cur []corev1.Taint) ([]corev1.Taint, bool) {
 		out := slices.DeleteFunc(slices.Clone(cur), func(x corev1.Taint) bool { return x.Key == tp.Key })
-		for _, x := range prev {
-			m, _ := x.(map[string]any)
-			v, _ := m["value"].(string)
-			e, _ := m["effect"].(string)
-			out = append(out, corev1.Taint{Key: tp.Key, Value: v, Effect: corev1.TaintEffect(e)})
+		for _, x := range st.Previous {
+			out = append(out, corev1.Taint{Key: tp.Key, Value: x.Value, Effect: corev1.TaintEffect(x.Effect)})
 		}
 		return out, true
 	})

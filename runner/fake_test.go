@@ -83,6 +83,7 @@ type fakeParams struct {
 	Block     bool     `yaml:"block"` // wait for ctx cancellation
 	PanicOn   []string `yaml:"panic_on"`
 	SlowOn    []string `yaml:"slow_on"` // hosts that take 100ms
+	State     bool     `yaml:"state"`   // return typed undo state in Data
 }
 
 func (p *fakeParams) Validate() error {
@@ -129,7 +130,12 @@ func (m fakeMod) Run(ctx context.Context, t *modules.Target, p modules.Params) (
 		}
 		return modules.Result{}, base
 	}
-	return modules.Result{Changed: fp.Changed, Msg: "did " + fp.Tag, Stdout: fp.Tag}, nil
+	res := modules.Result{Changed: fp.Changed, Msg: "did " + fp.Tag, Stdout: fp.Tag}
+	if fp.State {
+		// Go values as a module builds them, not as the journal returns them
+		res.Data = map[string]any{"pods": []string{"a", "b"}, "count": 2, "by": map[string]bool{"us": true}}
+	}
+	return res, nil
 }
 
 func (m fakeMod) Check(_ context.Context, t *modules.Target, p modules.Params) (modules.Result, error) {
@@ -145,8 +151,11 @@ type undoMod struct {
 	on *calls
 }
 
-func (m undoMod) Undo(_ context.Context, t *modules.Target, p modules.Params, _ modules.Result) error {
+func (m undoMod) Undo(_ context.Context, t *modules.Target, p modules.Params, r modules.Result) error {
 	m.calls.add("undo:" + t.Host.Name + ":" + p.(*fakeParams).Tag)
+	if r.Data != nil {
+		m.calls.add(fmt.Sprintf("state:%#v", r.Data))
+	}
 	if c, ok := t.Conn.(fakeConn); ok && m.on != nil {
 		m.on.add(t.Host.Name + ":" + p.(*fakeParams).Tag + "@" + c.name)
 	}

@@ -154,3 +154,39 @@ func (p plainMod) NewParams() modules.Params { return &fakeParams{} }
 func (p plainMod) Run(ctx context.Context, t *modules.Target, pr modules.Params) (modules.Result, error) {
 	return p.m.Run(ctx, t, pr)
 }
+
+// An Undo reads its step's Data in the same form in the run that made the
+// change and in a resumed run, where the Data comes from the journal.
+func TestUndoSeesTheSameStateLiveAndResumed(t *testing.T) {
+	states := func(c *calls) []string {
+		var out []string
+		for _, x := range c.all() {
+			if strings.HasPrefix(x, "state:") {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	yml := header + `plays:
+  - hosts: nodes
+    steps:
+      - fakeundo: {tag: drain, changed: true, state: true}
+      - fake: {tag: work, err: unknown, fail_on: [h1]}
+`
+	live := newHarness()
+	live.run(t, yml, hostsInv(t, 1), nil)
+	// a kill after the first step: the journal ends there
+	var cut []events.Event
+	for _, e := range journal(t, live.rec.Events()) {
+		cut = append(cut, e)
+		if e.Type == events.HostEnd && e.Step == "fakeundo" {
+			break
+		}
+	}
+	resumed := newHarness()
+	resumed.run(t, strings.Replace(yml, "err: unknown, ", "", 1), hostsInv(t, 1), func(o *Options) { o.Resume = ResumeFrom("killed", cut) })
+	a, b := states(live.calls), states(resumed.calls)
+	if len(a) != 1 || len(b) != 1 || a[0] != b[0] {
+		t.Fatalf("Undo saw different state live and resumed:\nlive:    %v\nresumed: %v", a, b)
+	}
+}

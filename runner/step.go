@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -188,7 +189,7 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 	if !check {
 		undoer, _ := step.Module.(modules.Undoer)
 		if len(step.Rollback) > 0 || undoer != nil {
-			hs.rollback = append(hs.rollback, rollbackEntry{step: step, params: params, result: res, undoer: undoer, si: si})
+			hs.rollback = append(hs.rollback, rollbackEntry{step: step, params: params, result: journaled(res), undoer: undoer, si: si})
 		}
 	}
 	if res.Changed {
@@ -412,6 +413,22 @@ func (e *engine) runRollbackSteps(ctx context.Context, sc *scope, ent rollbackEn
 		}
 	}
 	return nil
+}
+
+// journaled is res with its Data in the form the journal gives back (JSON
+// objects, lists and numbers), so that an Undo sees the same values in the
+// run that made the change and after --resume. Data that does not encode
+// stays as it is: the journal write fails and stops the run anyway.
+func journaled(res modules.Result) modules.Result {
+	b, err := json.Marshal(res.Data)
+	if err != nil {
+		return res
+	}
+	var data map[string]any
+	if json.Unmarshal(b, &data) == nil {
+		res.Data = data
+	}
+	return res
 }
 
 func registeredMap(r eval.Registered) map[string]any {
