@@ -17,8 +17,8 @@ type AptPin struct{}
 // AptPinParams are apt-pin's parameters.
 type AptPinParams struct {
 	Packages map[string]string `yaml:"packages" required:"true" doc:"package → version or glob (\"1.37.2-*\"); the newest matching version in the repositories is installed"`
-	Hold     *bool             `yaml:"hold" default:"true" doc:"hold the packages afterwards (apt-mark hold; on yum/dnf hosts the kubernetes repository's exclude= line is the hold, and it must list them)"`
-	Update   *bool             `yaml:"update" default:"true" doc:"refresh the package index first"`
+	Hold     bool              `yaml:"hold" default:"true" doc:"hold the packages afterwards (apt-mark hold; on yum/dnf hosts the kubernetes repository's exclude= line is the hold, and it must list them)"`
+	Update   bool              `yaml:"update" default:"true" doc:"refresh the package index first"`
 	Manager  string            `yaml:"manager" doc:"apt, yum or dnf (default: facts.pkg_manager when facts were gathered, else detected)"`
 }
 
@@ -284,8 +284,8 @@ func (AptPin) state(ctx context.Context, t *Target, p *AptPinParams, tool pkgToo
 	return out, names, nil
 }
 
-func (p *AptPinParams) hold() bool   { return p.Hold == nil || *p.Hold }
-func (p *AptPinParams) update() bool { return p.Update == nil || *p.Update }
+func (p *AptPinParams) hold() bool   { return p.Hold }
+func (p *AptPinParams) update() bool { return p.Update }
 
 func describe(names []string, st map[string]*pkgState) (string, map[string]any, bool) {
 	var msgs []string

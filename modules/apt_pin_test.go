@@ -3,6 +3,7 @@ package modules_test
 import (
 	"context"
 	"errors"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,9 @@ case "$*" in */etc/yum.repos.d/*) echo "exclude=$(cat ` + filepath.Join(db, "exc
 
 func aptPin(t *testing.T, pkgs map[string]string, hold bool, check bool) (modules.Result, error) {
 	t.Helper()
-	p := &modules.AptPinParams{Packages: pkgs, Hold: &hold, Manager: "yum"}
+	p := &modules.AptPinParams{Packages: pkgs, Manager: "yum"}
+	ytree.FillDefaults(p)
+	p.Hold = hold
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}

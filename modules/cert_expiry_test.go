@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"math/big"
 	"net"
 	"os"
@@ -63,6 +64,7 @@ func TestCertExpiryFilesKubeconfigsAndServing(t *testing.T) {
 	}()
 
 	p := &modules.CertExpiryParams{Files: []string{filepath.Join(dir, "apiserver.crt"), filepath.Join(dir, "admin.conf")}, Serving: []string{ln.Addr().String()}}
+	ytree.FillDefaults(p)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +103,7 @@ func TestFetchIsAtomicAndIdempotent(t *testing.T) {
 	src := filepath.Join(dir, "admin.conf")
 	os.WriteFile(src, []byte("v1"), 0o644)
 	p := &modules.FetchParams{Src: src, Dest: filepath.Join(dir, "out", "kubeconfig")}
+	ytree.FillDefaults(p)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +126,7 @@ func TestFetchIsAtomicAndIdempotent(t *testing.T) {
 		t.Fatal("check must not write")
 	}
 	for _, bad := range []modules.FetchParams{{Src: "rel", Dest: "x"}, {Src: "/a", Dest: "x", Mode: "0999"}, {Src: "/a", Dest: "x", Mode: "4755"}} {
+		ytree.FillDefaults(&bad)
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%+v must be refused", bad)
 		}

@@ -44,8 +44,8 @@ type ConfigMapEditParams struct {
 
 // Validate checks the parameters.
 func (p *ConfigMapEditParams) Validate() error {
-	if p.Namespace == "" {
-		p.Namespace = "kube-system"
+	if err := required("namespace", p.Namespace); err != nil {
+		return err
 	}
 	if (p.Name == "") == (len(p.Names) == 0) {
 		return errors.New("give name or candidates")

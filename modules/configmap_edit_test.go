@@ -2,6 +2,7 @@ package modules
 
 import (
 	"context"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"strings"
 	"testing"
 
@@ -33,6 +34,7 @@ func TestConfigMapTextOps(t *testing.T) {
 		{Regexp: `cache 30`, Replace: "cache 60"},
 		{After: `^\s*errors$`, Insert: "    log"},
 	}}
+	ytree.FillDefaults(p)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +47,7 @@ func TestConfigMapTextOps(t *testing.T) {
 		t.Fatalf("a second pass changed it:\n%s", again)
 	}
 	bad := &ConfigMapEditParams{Name: "coredns", Key: "Corefile", TextOps: []TextOp{{Regexp: "x", Insert: "y"}}}
+	ytree.FillDefaults(bad)
 	if err := bad.Validate(); err == nil {
 		t.Fatal("a mixed text op was accepted")
 	}
@@ -70,6 +73,7 @@ func TestConfigMapEditConflictReappliesOnFreshData(t *testing.T) {
 		return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "configmaps"}, "kube-proxy", nil)
 	})
 	p := &ConfigMapEditParams{Name: "kube-proxy", Key: "config.conf", Ops: []yamledit.Op{{Op: "set", Path: "mode", Value: "ipvs"}}}
+	ytree.FillDefaults(p)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ type CopyParams struct {
 	SecretContent secret.String `yaml:"secret_content" doc:"the file's content when it holds a secret: never shown in diffs, logs or the journal; new files get 0600"`
 	Src           string        `yaml:"src" runner:"path" doc:"a file on the runner machine to copy (~ is the runner's home)"`
 	fileAttrs     `yaml:",inline"`
-	Backup        *bool `yaml:"backup" default:"true" doc:"keep a timestamped copy of a replaced file, for rollback"`
+	Backup        bool `yaml:"backup" default:"true" doc:"keep a timestamped copy of a replaced file, for rollback"`
 }
 
 // Validate checks the parameters.
@@ -63,7 +63,7 @@ func (p *CopyParams) plan(ctx context.Context, t *Target) (*fileChange, error) {
 	default:
 		content = p.SecretContent.Reveal()
 	}
-	return planWrite(ctx, t, p.Dest, content, p.SecretContent.Reveal() != "", p.fileAttrs, boolOr(p.Backup, true))
+	return planWrite(ctx, t, p.Dest, content, p.SecretContent.Reveal() != "", p.fileAttrs, p.Backup)
 }
 
 // planWrite plans replacing dest's whole content.

@@ -36,8 +36,7 @@ func (p *CSRApproveParams) Validate() error {
 	if p.WaitFor < 0 {
 		return errors.New("wait_for must not be negative")
 	}
-	pollDefaults(&p.Timeout, &p.Interval, 2*time.Minute)
-	return nil
+	return positive(p.Timeout, p.Interval)
 }
 
 func (CSRApprove) Name() string { return "csr-approve" }

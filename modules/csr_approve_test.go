@@ -3,6 +3,7 @@ package modules
 import (
 	"context"
 	"encoding/pem"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,7 @@ func TestCSRApproveConflictRereads(t *testing.T) {
 		})
 		tg := &Target{Host: HostInfo{Name: "w1", NodeName: "w1"}, Kube: cs, Clock: RealClock{}, RunID: "r1", RunStart: time.Now().Add(-time.Minute)}
 		p := &CSRApproveParams{}
+		ytree.FillDefaults(p)
 		_ = p.Validate()
 		r, err := CSRApprove{}.Run(context.Background(), tg, p)
 		if err != nil {

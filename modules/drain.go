@@ -28,7 +28,7 @@ type DrainParams struct {
 	Timeout            time.Duration `yaml:"timeout" default:"10m" doc:"give up after this long; never unbounded"`
 	GracePeriod        *int          `yaml:"grace_period" doc:"seconds each pod gets to terminate (default: the pod's own)"`
 	PodSelector        string        `yaml:"pod_selector" doc:"only evict pods matching this label selector"`
-	IgnoreDaemonSets   *bool         `yaml:"ignore_daemonsets" default:"true" doc:"leave DaemonSet pods (as the docs do)"`
+	IgnoreDaemonSets   bool          `yaml:"ignore_daemonsets" default:"true" doc:"leave DaemonSet pods (as the docs do)"`
 	DeleteEmptyDirData bool          `yaml:"delete_emptydir_data" doc:"evict pods with emptyDir volumes, losing that data"`
 	Force              bool          `yaml:"force" doc:"also delete pods no controller manages (they will not come back)"`
 	DisableEviction    bool          `yaml:"disable_eviction" doc:"delete instead of evict: bypasses PodDisruptionBudgets"`
@@ -41,18 +41,10 @@ var ErrDrainTimeout = errors.New("drain did not finish")
 
 // Validate checks the parameters.
 func (p *DrainParams) Validate() error {
-	if p.Timeout == 0 {
-		p.Timeout = 10 * time.Minute
-	}
-	if p.Timeout < 0 || p.RetryDelay < 0 {
+	if p.Timeout <= 0 || p.RetryDelay <= 0 {
 		return errors.New("timeout and retry_delay must be positive")
 	}
-	if p.RetryDelay == 0 {
-		p.RetryDelay = 5 * time.Second
-	}
 	switch p.OnFailure {
-	case "":
-		p.OnFailure = "uncordon"
 	case "uncordon", "leave":
 	default:
 		return fmt.Errorf("on_failure %q: want uncordon or leave", p.OnFailure)
@@ -98,7 +90,7 @@ func (p *DrainParams) helper(ctx context.Context, t *Target, out *drainLog) *dra
 	}
 	return &drain.Helper{
 		Ctx: ctx, Client: t.Kube, Force: p.Force, GracePeriodSeconds: grace,
-		IgnoreAllDaemonSets: p.IgnoreDaemonSets == nil || *p.IgnoreDaemonSets,
+		IgnoreAllDaemonSets: p.IgnoreDaemonSets,
 		DeleteEmptyDirData:  p.DeleteEmptyDirData, PodSelector: p.PodSelector,
 		DisableEviction: p.DisableEviction, Timeout: p.Timeout, EvictErrorRetryDelay: p.RetryDelay,
 		Out: out, ErrOut: out,

@@ -3,6 +3,7 @@ package modules_test
 import (
 	"context"
 	"errors"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,7 @@ func drainParams(t *testing.T, p modules.DrainParams) *modules.DrainParams {
 		p.Timeout = 20 * time.Second
 	}
 	p.RetryDelay = 10 * time.Millisecond
+	ytree.FillDefaults(&p)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +177,7 @@ func TestCordonRetriesTransientAPIErrorsOnly(t *testing.T) {
 		return false, nil, nil
 	})
 	p := &modules.CordonParams{}
+	ytree.FillDefaults(p)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}

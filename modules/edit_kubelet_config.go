@@ -23,15 +23,12 @@ type EditKubeletConfigParams struct {
 	Set       map[string]any `yaml:"set" doc:"fields to set, by path (cgroupDriver, evictionHard.\"memory.available\", ...)"`
 	Merge     map[string]any `yaml:"merge" doc:"a mapping merged deeply into the configuration"`
 	Delete    []string       `yaml:"delete" doc:"fields to remove, by path"`
-	Backup    *bool          `yaml:"backup" default:"true" doc:"keep a timestamped copy of the file, for rollback"`
+	Backup    bool           `yaml:"backup" default:"true" doc:"keep a timestamped copy of the file, for rollback"`
 	fileAttrs `yaml:",inline"`
 }
 
 // Validate checks the parameters.
 func (p *EditKubeletConfigParams) Validate() error {
-	if p.Path == "" {
-		p.Path = "/var/lib/kubelet/config.yaml"
-	}
 	if err := absPath("path", p.Path); err != nil {
 		return err
 	}
@@ -114,5 +111,5 @@ func (p *EditKubeletConfigParams) plan(ctx context.Context, t *Target) (*fileCha
 		return nil, fmt.Errorf("refusing to write %s: %w", p.Path, err)
 	}
 	return &fileChange{Path: p.Path, Stat: st, Before: before, After: after, Attrs: p.fileAttrs,
-		Backup: boolOr(p.Backup, true), Summary: "KubeletConfiguration"}, nil
+		Backup: p.Backup, Summary: "KubeletConfiguration"}, nil
 }

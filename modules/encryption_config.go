@@ -48,25 +48,16 @@ var (
 
 // Validate checks the parameters.
 func (p *EncryptionConfigParams) Validate() error {
-	if p.Path == "" {
-		p.Path = defaultEncryptionConfigPath
-	}
 	if err := absPath("path", p.Path); err != nil {
 		return err
-	}
-	if p.Provider == "" {
-		p.Provider = "aescbc"
 	}
 	if !slices.Contains(keyedProviders, p.Provider) {
 		return fmt.Errorf("provider %q: want one of %s", p.Provider, strings.Join(keyedProviders, ", "))
 	}
 	if len(p.Resources) == 0 {
-		p.Resources = []string{"secrets"}
+		return errors.New("resources: at least one resource")
 	}
-	if p.Timeout == 0 {
-		p.Timeout = 3 * time.Minute
-	}
-	if p.Timeout < 0 {
+	if p.Timeout <= 0 {
 		return errors.New("timeout must be positive")
 	}
 	switch {

@@ -1,6 +1,7 @@
 package modules
 
 import (
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 
 func encParams(action string) *EncryptionConfigParams {
 	p := &EncryptionConfigParams{Action: action, Hosts: []string{"cp1"}}
+	ytree.FillDefaults(p)
 	if err := p.Validate(); err != nil {
 		panic(err)
 	}

@@ -40,16 +40,10 @@ func (c EtcdClientParams) validate() error {
 	return nil
 }
 
-// validateWith is validate for a step with a bound on its long waits
-// (default 5m) and on each member's calls (default 5s).
-func (c EtcdClientParams) validateWith(timeout, member *time.Duration) error {
-	if *timeout == 0 {
-		*timeout = 5 * time.Minute
-	}
-	if *member == 0 {
-		*member = 5 * time.Second
-	}
-	if *timeout < 0 || *member < 0 {
+// validateWith is validate for a step with a bound on its long waits and
+// on each member's calls.
+func (c EtcdClientParams) validateWith(timeout, member time.Duration) error {
+	if timeout <= 0 || member <= 0 {
 		return errors.New("timeouts must be positive")
 	}
 	return c.validate()

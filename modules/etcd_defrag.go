@@ -28,7 +28,7 @@ type EtcdDefragParams struct {
 
 // Validate checks the parameters.
 func (p *EtcdDefragParams) Validate() error {
-	return p.EtcdClientParams.validateWith(&p.Timeout, &p.MemberTimeout)
+	return p.EtcdClientParams.validateWith(p.Timeout, p.MemberTimeout)
 }
 
 func (EtcdDefrag) Name() string { return "etcd-defrag" }

@@ -31,10 +31,7 @@ var storageExpectations = []string{"encrypted", "plaintext", "aescbc", "aesgcm",
 // Validate checks the parameters.
 func (p *EtcdEncryptionCheckParams) Validate() error {
 	if len(p.Resources) == 0 {
-		p.Resources = []string{"secrets"}
-	}
-	if p.Prefix == "" {
-		p.Prefix = "/registry"
+		return errors.New("resources: at least one resource")
 	}
 	if !strings.HasPrefix(p.Prefix, "/") {
 		return fmt.Errorf("prefix %q: an absolute key prefix", p.Prefix)

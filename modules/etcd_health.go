@@ -27,13 +27,7 @@ type EtcdHealthParams struct {
 
 // Validate checks the parameters.
 func (p *EtcdHealthParams) Validate() error {
-	if p.MaxRaftLag == 0 {
-		p.MaxRaftLag = 1000
-	}
-	if p.MemberTimeout == 0 {
-		p.MemberTimeout = 5 * time.Second
-	}
-	if p.MemberTimeout < 0 {
+	if p.MemberTimeout <= 0 {
 		return errors.New("member_timeout must be positive")
 	}
 	return p.EtcdClientParams.validate()
@@ -46,7 +40,7 @@ func (EtcdHealth) Name() string { return "etcd-health" }
 func (EtcdHealth) Doc() string {
 	return "Inspect etcd through the host (a control-plane node): member list, each member's status (leader, raft index and term, db size, learner), alarms and a linearizable read. Register exposes members, leader, alarms, voters, quorum and raft_index_spread. Fails when there is no leader, no quorum, an unreachable voter (require_all), an alarm, or raft indexes apart by more than max_raft_lag. Changes nothing."
 }
-func (EtcdHealth) NewParams() Params { return &EtcdHealthParams{RequireAll: true} }
+func (EtcdHealth) NewParams() Params { return &EtcdHealthParams{} }
 
 // Check is Run: the step only reads.
 func (m EtcdHealth) Check(ctx context.Context, t *Target, p Params) (Result, error) {

@@ -59,13 +59,10 @@ func (p *EtcdMemberReplaceParams) Validate() error {
 	if p.NewAddress != "" && net.ParseIP(p.NewAddress) == nil {
 		return fmt.Errorf("new_address %q is not an IP address", p.NewAddress)
 	}
-	if p.Certs == "" {
-		p.Certs = "kubeadm"
-	}
 	if p.Certs != "kubeadm" && p.Certs != "present" {
 		return fmt.Errorf("certs %q: want kubeadm or present", p.Certs)
 	}
-	return p.EtcdClientParams.validateWith(&p.Timeout, &p.MemberTimeout)
+	return p.EtcdClientParams.validateWith(p.Timeout, p.MemberTimeout)
 }
 
 func (EtcdMemberReplace) Name() string { return "etcd-member-replace" }

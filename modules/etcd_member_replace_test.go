@@ -2,6 +2,7 @@ package modules
 
 import (
 	"errors"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"strings"
 	"testing"
 
@@ -169,6 +170,7 @@ func TestEtcdMemberReplaceParams(t *testing.T) {
 		{EtcdMemberReplaceParams{NewHost: "cp4", Snapshot: "skip"}, "required"},
 		{EtcdMemberReplaceParams{Member: "cp3", NewHost: "cp4", Snapshot: "/tmp/s.db"}, ""},
 	} {
+		ytree.FillDefaults(&tc.p)
 		err := tc.p.Validate()
 		if (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%+v: want %q, got %v", tc.p, tc.err, err)

@@ -50,14 +50,14 @@ func (p *EtcdRestoreParams) Validate() error {
 	if len(slices.Compact(slices.Sorted(slices.Values(p.Hosts)))) != len(p.Hosts) {
 		return errors.New("hosts: a host is listed twice")
 	}
-	return EtcdClientParams{}.validateWith(&p.Timeout, &p.MemberTimeout)
+	return EtcdClientParams{}.validateWith(p.Timeout, p.MemberTimeout)
 }
 
 func (EtcdRestore) Name() string { return "etcd-restore" }
 func (EtcdRestore) Doc() string {
 	return "Restore etcd from a snapshot on every control-plane host (disaster recovery). Refuses without confirm: true. The snapshot is verified first and every host must answer. Then the API servers, controller-managers, schedulers and etcd members are stopped (manifests parked in /etc/kubernetes/kubeplay-restore), each member's data is restored with etcd's own restore code on the runner (its name and peer URL from its manifest, a new cluster token, the revision bumped and compacted) and streamed into its configured data dir, the old one moved aside. etcd starts on every host, the step waits for a healthy cluster, then the API servers and the controllers start again, each waited for. Manifests and kubeadm-config are left as they are, so the next kubeadm upgrade keeps the restored data. A rerun after an interruption picks the parked manifests up and restores again. The old data dirs are kept; nothing else can be undone."
 }
-func (EtcdRestore) NewParams() Params { return &EtcdRestoreParams{RevisionBump: 1_000_000_000} }
+func (EtcdRestore) NewParams() Params { return &EtcdRestoreParams{} }
 
 // restoreParkDir is where the control plane waits while etcd is restored;
 // not static-pod-restart's park dir, which would put manifests back.

@@ -2,6 +2,7 @@ package modules
 
 import (
 	"bytes"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ func TestEtcdRestoreParams(t *testing.T) {
 		{EtcdRestoreParams{Snapshot: "/s.db", Hosts: []string{"cp1", "cp2", "cp1"}, Confirm: true}, "listed twice"},
 		{EtcdRestoreParams{Snapshot: "/s.db", Hosts: []string{"cp1", "cp2"}, Confirm: true}, ""},
 	} {
+		ytree.FillDefaults(&tc.p)
 		err := tc.p.Validate()
 		if (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%+v: want %q, got %v", tc.p, tc.err, err)

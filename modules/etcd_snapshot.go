@@ -39,9 +39,6 @@ func (p *EtcdSnapshotParams) Validate() error {
 	if p.Dir == "" {
 		return errors.New("dir is required")
 	}
-	if p.Prefix == "" {
-		p.Prefix = "etcd-snapshot"
-	}
 	if !prefixRE.MatchString(p.Prefix) {
 		return fmt.Errorf("prefix %q: letters, digits, '.', '_' and '-' only", p.Prefix)
 	}

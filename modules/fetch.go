@@ -32,9 +32,6 @@ func (p *FetchParams) Validate() error {
 	if p.Dest == "" {
 		return errors.New("dest is required")
 	}
-	if p.Mode == "" {
-		p.Mode = "0600"
-	}
 	m, err := strconv.ParseUint(p.Mode, 8, 32)
 	if err != nil || m&^0o777 != 0 {
 		return fmt.Errorf("mode %q: octal permission bits, e.g. 0600", p.Mode)

@@ -19,16 +19,13 @@ type FileParams struct {
 	Src       string `yaml:"src" doc:"state link: the link's target"`
 	Force     bool   `yaml:"force" doc:"link: replace a non-link at path; absent: remove a non-empty directory"`
 	fileAttrs `yaml:",inline"`
-	Backup    *bool `yaml:"backup" default:"true" doc:"absent: move the path aside (path.kubeplay-<time>) instead of deleting it, so rollback can put it back"`
+	Backup    bool `yaml:"backup" default:"true" doc:"absent: move the path aside (path.kubeplay-<time>) instead of deleting it, so rollback can put it back"`
 }
 
 // Validate checks the parameters.
 func (p *FileParams) Validate() error {
 	if err := absPath("path", p.Path); err != nil {
 		return err
-	}
-	if p.State == "" {
-		p.State = "file"
 	}
 	switch p.State {
 	case "file", "directory", "touch", "absent":
@@ -129,7 +126,7 @@ func (File) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	}
 	switch op.action {
 	case "remove":
-		if boolOr(fp.Backup, true) {
+		if fp.Backup {
 			bak := backupName(fp.Path, t.Clock.Now())
 			if _, err := runScript(ctx, t.Conn, `mv -- "$1" "$2"`, fp.Path, bak); err != nil {
 				return Result{}, fmt.Errorf("move %s aside: %w", fp.Path, err)

@@ -280,14 +280,6 @@ func readRunnerFile(src string) (string, error) {
 	return string(b), nil
 }
 
-// boolOr returns *b, or def when unset.
-func boolOr(b *bool, def bool) bool {
-	if b == nil {
-		return def
-	}
-	return *b
-}
-
 // asCheck is t in check mode: a module's Check runs its Run path, which
 // only predicts when t.Check is set.
 func asCheck(t *Target) *Target {

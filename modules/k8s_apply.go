@@ -56,10 +56,12 @@ func (p *K8sApplyParams) Validate() error {
 			return err
 		}
 	}
-	if p.FieldManager == "" {
-		p.FieldManager = "kubeplay"
+	if err := required("field_manager", p.FieldManager); err != nil {
+		return err
 	}
-	pollDefaults(&p.Timeout, &p.Interval, 5*time.Minute)
+	if err := positive(p.Timeout, p.Interval); err != nil {
+		return err
+	}
 	if p.Manifest != "" {
 		objs, err := decodeManifests(p.Manifest)
 		if err != nil {

@@ -20,7 +20,7 @@ type K8sDeleteParams struct {
 	Name        string        `yaml:"name" required:"true" doc:"the object"`
 	Namespace   string        `yaml:"namespace" doc:"for namespaced kinds (default: default)"`
 	Propagation string        `yaml:"propagation" default:"Background" doc:"Foreground, Background or Orphan"`
-	Wait        *bool         `yaml:"wait" default:"true" doc:"wait until the object is gone"`
+	Wait        bool          `yaml:"wait" default:"true" doc:"wait until the object is gone"`
 	Timeout     time.Duration `yaml:"timeout" default:"2m" doc:"bound on the wait"`
 	Interval    time.Duration `yaml:"interval" default:"1s" doc:"how often to look"`
 }
@@ -30,18 +30,14 @@ func (p *K8sDeleteParams) Validate() error {
 	if p.APIVersion == "" || p.Kind == "" || p.Name == "" {
 		return errors.New("api_version, kind and name are required")
 	}
-	if p.Propagation == "" {
-		p.Propagation = "Background"
-	}
 	switch metav1.DeletionPropagation(p.Propagation) {
 	case metav1.DeletePropagationForeground, metav1.DeletePropagationBackground, metav1.DeletePropagationOrphan:
 	default:
 		return fmt.Errorf("propagation %q: want Foreground, Background or Orphan", p.Propagation)
 	}
-	if p.Interval == 0 {
-		p.Interval = time.Second
+	if err := positive(p.Timeout, p.Interval); err != nil {
+		return err
 	}
-	pollDefaults(&p.Timeout, &p.Interval, 2*time.Minute)
 	return nil
 }
 
@@ -95,7 +91,7 @@ func (K8sDelete) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return Result{}, fmt.Errorf("delete %s: %w", label, err)
 	}
-	if boolOr(dp.Wait, true) {
+	if dp.Wait {
 		err := pollObject(ctx, t, dp.Timeout, dp.Interval, "delete "+label, func(ctx context.Context) (bool, string, error) {
 			there, err := exists(ctx)
 			return !there, "still there (finalizers or foreground deletion)", err

@@ -52,9 +52,6 @@ func (p *K8sPatchParams) Validate() error {
 		}
 		p.query = &objectQuery{APIVersion: p.APIVersion, Kind: p.Kind, Namespace: p.Namespace, AllNamespaces: p.AllNamespaces, LabelSelector: p.LabelSelector, Where: w}
 	}
-	if p.Type == "" {
-		p.Type = "merge"
-	}
 	switch p.Type {
 	case "merge", "strategic":
 		if _, ok := p.Patch.(map[string]any); !ok {

@@ -3,6 +3,7 @@ package modules_test
 import (
 	"context"
 	"fmt"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"sort"
 	"testing"
 
@@ -41,6 +42,7 @@ func TestK8sPatchBulkSelectsAndDiscoversOnce(t *testing.T) {
 	p := &modules.K8sPatchParams{APIVersion: "v1", Kind: "ConfigMap", Namespace: "shop", Type: "merge",
 		LabelSelector: "app=web", Where: `obj.data.tier != "keep"`,
 		Patch: map[string]any{"data": map[string]any{"patched": "yes"}}}
+	ytree.FillDefaults(p)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}

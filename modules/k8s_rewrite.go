@@ -41,13 +41,7 @@ func (p *K8sRewriteParams) Validate() error {
 			return fmt.Errorf("resource %q: want resource or resource.group", r)
 		}
 	}
-	if p.Concurrency == 0 {
-		p.Concurrency = 4
-	}
-	if p.PageSize == 0 {
-		p.PageSize = 500
-	}
-	if p.Concurrency < 0 || p.PageSize < 0 {
+	if p.Concurrency <= 0 || p.PageSize <= 0 {
 		return errors.New("concurrency and page_size must be positive")
 	}
 	return nil

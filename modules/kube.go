@@ -153,12 +153,11 @@ func patchNode(ctx context.Context, t *Target, node string, patch []byte) error 
 	})
 }
 
-// pollDefaults fills a waiting module's timeout and interval.
-func pollDefaults(timeout, interval *time.Duration, defTimeout time.Duration) {
-	if *timeout == 0 {
-		*timeout = defTimeout
+// positive refuses a wait's bound or interval that is not positive: a
+// value the user gave (a default comes from the params' tags).
+func positive(timeout, interval time.Duration) error {
+	if timeout <= 0 || interval <= 0 {
+		return errors.New("timeout and interval must be positive")
 	}
-	if *interval == 0 {
-		*interval = 2 * time.Second
-	}
+	return nil
 }

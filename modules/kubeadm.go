@@ -28,7 +28,7 @@ type KubeadmParams struct {
 	Version string `yaml:"version" doc:"target version, 1.37.2 or v1.37.2: required for upgrade-apply; for upgrade-node it lets a control plane already at it be skipped"`
 	// kubeadm's own flags
 	IgnorePreflightErrors []string `yaml:"ignore_preflight_errors" doc:"preflight checks to downgrade to warnings (--ignore-preflight-errors)"`
-	EtcdUpgrade           *bool    `yaml:"etcd_upgrade" default:"true" doc:"also upgrade the local etcd member (--etcd-upgrade)"`
+	EtcdUpgrade           bool     `yaml:"etcd_upgrade" default:"true" doc:"also upgrade the local etcd member (--etcd-upgrade)"`
 	Force                 bool     `yaml:"force" doc:"upgrade-apply: run even when the node is already at the version, with kubeadm's --force (the docs' recovery for a bad state)"`
 	Certs                 []string `yaml:"certs" doc:"certs-renew: which certificates (kubeadm certs renew NAME), default [all]"`
 	// kubeconfig-user
@@ -203,7 +203,7 @@ func (p *KubeadmParams) argv() []string {
 	if len(p.IgnorePreflightErrors) > 0 {
 		a = append(a, "--ignore-preflight-errors="+strings.Join(p.IgnorePreflightErrors, ","))
 	}
-	if p.Action != "upgrade-plan" && p.EtcdUpgrade != nil && !*p.EtcdUpgrade {
+	if p.Action != "upgrade-plan" && !p.EtcdUpgrade {
 		a = append(a, "--etcd-upgrade=false")
 	}
 	return a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,7 @@ func cpImages(v string) []string {
 
 func kubeadmParams(t *testing.T, p KubeadmParams) *KubeadmParams {
 	t.Helper()
+	ytree.FillDefaults(&p)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,9 @@ func TestKubeadmNodeOnAWorkerReportsRealChange(t *testing.T) {
 		t.Fatalf("unchanged files must report unchanged: %+v %v", res, err)
 	}
 	node.upgradeTo = "x"
-	res, err = Kubeadm{}.Run(ctx, tg, kubeadmParams(t, KubeadmParams{Action: "upgrade-node", Version: "1.37.2", EtcdUpgrade: new(bool)}))
+	noEtcd := kubeadmParams(t, KubeadmParams{Action: "upgrade-node", Version: "1.37.2"})
+	noEtcd.EtcdUpgrade = false
+	res, err = Kubeadm{}.Run(ctx, tg, noEtcd)
 	if err != nil || !res.Changed || strings.Join(node.ran[1], " ") != "kubeadm upgrade node --etcd-upgrade=false" {
 		t.Fatalf("changed files must report changed: %+v %v %v", res, err, node.ran)
 	}
@@ -142,6 +146,7 @@ func TestKubeadmParams(t *testing.T) {
 		{Action: "token-create", Description: "two\nlines"},
 		{Action: "upgrade-node", PrintJoinCommand: true},
 	} {
+		ytree.FillDefaults(&p)
 		if err := p.Validate(); err == nil {
 			t.Errorf("%+v must be refused", p)
 		}

@@ -26,7 +26,7 @@ type LineEditParams struct {
 	Value        *string `yaml:"value" doc:"flags mode: the flag's value (none: a bare --flag)"`
 	Create       bool    `yaml:"create" doc:"create the file when missing (state present)"`
 	fileAttrs    `yaml:",inline"`
-	Backup       *bool `yaml:"backup" default:"true" doc:"keep a timestamped copy of the file, for rollback"`
+	Backup       bool `yaml:"backup" default:"true" doc:"keep a timestamped copy of the file, for rollback"`
 
 	re, after, before *regexp.Regexp
 }
@@ -37,9 +37,6 @@ var envVarRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 func (p *LineEditParams) Validate() error {
 	if err := absPath("path", p.Path); err != nil {
 		return err
-	}
-	if p.State == "" {
-		p.State = "present"
 	}
 	if p.State != "present" && p.State != "absent" {
 		return fmt.Errorf("state %q: want present or absent", p.State)
@@ -241,5 +238,5 @@ func (p *LineEditParams) plan(ctx context.Context, t *Target) (*fileChange, erro
 		after, summary = p.editLines(before)
 	}
 	return &fileChange{Path: p.Path, Stat: st, Before: before, After: after, Attrs: p.fileAttrs,
-		Backup: boolOr(p.Backup, true), Summary: summary}, nil
+		Backup: p.Backup, Summary: summary}, nil
 }

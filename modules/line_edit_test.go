@@ -1,10 +1,15 @@
 package modules
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/kubeplay/kubeplay/internal/ytree"
+)
 
 func lineParams(t *testing.T, p LineEditParams) *LineEditParams {
 	t.Helper()
 	p.Path = "/etc/x"
+	ytree.FillDefaults(&p)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +89,7 @@ func TestLineEditValidate(t *testing.T) {
 		"var and line":    {Path: "/etc/x", Var: "A", Flag: "v", Line: "x"},
 		"bad state":       {Path: "/etc/x", Line: "a", State: "gone"},
 	} {
+		ytree.FillDefaults(&p)
 		if err := p.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}

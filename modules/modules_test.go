@@ -3,6 +3,7 @@ package modules_test
 import (
 	"context"
 	"errors"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,7 @@ func TestShellCreatesAndCheck(t *testing.T) {
 	marker := filepath.Join(dir, "done")
 	p := &modules.ShellParams{Cmd: "touch " + marker}
 	p.Creates = marker
+	ytree.FillDefaults(p)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}

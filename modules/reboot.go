@@ -23,19 +23,10 @@ type RebootParams struct {
 
 // Validate checks the parameters.
 func (p *RebootParams) Validate() error {
-	if p.Command == "" {
-		p.Command = "reboot"
+	if err := required("command", p.Command); err != nil {
+		return err
 	}
-	if p.Timeout == 0 {
-		p.Timeout = 10 * time.Minute
-	}
-	if p.Interval == 0 {
-		p.Interval = 3 * time.Second
-	}
-	if p.Timeout < 0 || p.Interval < 0 {
-		return errors.New("durations must be positive")
-	}
-	return nil
+	return positive(p.Timeout, p.Interval)
 }
 
 // ErrNoReboot is returned when the host does not come back with a new boot

@@ -3,6 +3,7 @@ package modules
 import (
 	"context"
 	"errors"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"strings"
 	"sync"
 	"testing"
@@ -48,6 +49,7 @@ func rebootTarget(c Conn) *Target {
 func TestRebootWaitsForANewBoot(t *testing.T) {
 	c := &bootConn{answers: []string{"boot-a", "boot-a", "", "", "boot-b"}}
 	p := &RebootParams{Interval: time.Millisecond}
+	ytree.FillDefaults(p)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +70,7 @@ func TestRebootWaitsForANewBoot(t *testing.T) {
 func TestRebootTimesOut(t *testing.T) {
 	c := &bootConn{answers: []string{"boot-a"}}
 	p := &RebootParams{Interval: time.Millisecond, Timeout: 50 * time.Millisecond}
+	ytree.FillDefaults(p)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}

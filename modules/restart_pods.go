@@ -32,16 +32,15 @@ type RestartPodsParams struct {
 
 // Validate checks the parameters.
 func (p *RestartPodsParams) Validate() error {
-	if p.Namespace == "" {
-		p.Namespace = "kube-system"
+	if err := required("namespace", p.Namespace); err != nil {
+		return err
 	}
 	sel, err := labels.Parse(p.Selector)
 	if err != nil || p.Selector == "" {
 		return fmt.Errorf("selector %q: a label selector is required", p.Selector)
 	}
 	p.sel = sel
-	pollDefaults(&p.Timeout, &p.Interval, 5*time.Minute)
-	return nil
+	return positive(p.Timeout, p.Interval)
 }
 
 func (RestartPods) Name() string { return "restart-pods" }

@@ -30,21 +30,12 @@ func (p *RestartServiceParams) Validate() error {
 	if strings.ContainsAny(p.Name, " /;|&$`'\"") {
 		return fmt.Errorf("name %q is not a unit name", p.Name)
 	}
-	if p.State == "" {
-		p.State = "restarted"
-	}
 	switch p.State {
 	case "started", "stopped", "restarted", "reloaded":
 	default:
 		return fmt.Errorf("state %q: want started, stopped, restarted or reloaded", p.State)
 	}
-	if p.Timeout == 0 {
-		p.Timeout = 2 * time.Minute
-	}
-	if p.Interval == 0 {
-		p.Interval = time.Second
-	}
-	return nil
+	return positive(p.Timeout, p.Interval)
 }
 
 // ErrServiceState is returned when a unit does not reach the state asked for in time.

@@ -53,16 +53,7 @@ func (p *StaticPodRestartParams) Validate() error {
 			return fmt.Errorf("components: %q is not one of %s", c, strings.Join(staticPodOrder, ", "))
 		}
 	}
-	if p.Timeout == 0 {
-		p.Timeout = 3 * time.Minute
-	}
-	if p.Interval == 0 {
-		p.Interval = time.Second
-	}
-	if p.Timeout < 0 || p.Interval < 0 {
-		return errors.New("durations must be positive")
-	}
-	return nil
+	return positive(p.Timeout, p.Interval)
 }
 
 // ErrComponentUnhealthy is returned when a restarted component does not

@@ -18,8 +18,8 @@ type SwapRepoParams struct {
 	Minor   string `yaml:"minor" required:"true" doc:"target minor, e.g. \"1.37\""`
 	File    string `yaml:"file" doc:"repository file (default: the first of the usual apt, yum and zypper locations that exists)"`
 	Force   bool   `yaml:"force" doc:"allow going down or skipping minors"`
-	Backup  *bool  `yaml:"backup" default:"true" doc:"keep a timestamped copy of the file for rollback"`
-	Refresh *bool  `yaml:"refresh" default:"true" doc:"refresh the package index afterwards"`
+	Backup  bool   `yaml:"backup" default:"true" doc:"keep a timestamped copy of the file for rollback"`
+	Refresh bool   `yaml:"refresh" default:"true" doc:"refresh the package index afterwards"`
 }
 
 var minorRe = regexp.MustCompile(`^1\.\d+$`)
@@ -129,11 +129,11 @@ func (s SwapRepo) Run(ctx context.Context, t *Target, p Params) (Result, error) 
 	if err != nil {
 		return Result{}, err
 	}
-	st := swapRepoState{File: file, From: from, To: sp.Minor, Refreshed: sp.Refresh == nil || *sp.Refresh}
+	st := swapRepoState{File: file, From: from, To: sp.Minor, Refreshed: sp.Refresh}
 	if before == after {
 		return Result{Msg: fmt.Sprintf("%s already on v%s", file, sp.Minor), Data: asData(st)}, nil
 	}
-	st.Backup, err = writeFileAtomic(ctx, t.Conn, file, after, sp.Backup == nil || *sp.Backup, t.Clock.Now(), fileAttrs{})
+	st.Backup, err = writeFileAtomic(ctx, t.Conn, file, after, sp.Backup, t.Clock.Now(), fileAttrs{})
 	if err != nil {
 		return Result{}, err
 	}

@@ -3,6 +3,7 @@ package modules_test
 import (
 	"context"
 	"errors"
+	"github.com/kubeplay/kubeplay/internal/ytree"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +14,9 @@ import (
 
 func swap(t *testing.T, file, minor string, force, check bool) (modules.Result, error) {
 	t.Helper()
-	no := false
-	p := &modules.SwapRepoParams{Minor: minor, File: file, Force: force, Refresh: &no}
+	p := &modules.SwapRepoParams{Minor: minor, File: file, Force: force}
+	ytree.FillDefaults(p)
+	p.Refresh = false
 	if err := p.Validate(); err != nil {
 		return modules.Result{}, err
 	}

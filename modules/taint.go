@@ -22,7 +22,7 @@ type TaintParams struct {
 	Node   string `yaml:"node" doc:"Node name (default: the host's node_name)"`
 	Key    string `yaml:"key" required:"true" doc:"the taint's key"`
 	Value  string `yaml:"value" doc:"the taint's value"`
-	Effect string `yaml:"effect" default:"NoSchedule" doc:"NoSchedule, PreferNoSchedule or NoExecute"`
+	Effect string `yaml:"effect" doc:"NoSchedule, PreferNoSchedule or NoExecute; not given: NoSchedule with state present, and every effect of the key with state absent"`
 	State  string `yaml:"state" default:"present" doc:"present or absent (absent removes the key with any effect when effect is not given)"`
 }
 
@@ -30,9 +30,6 @@ type TaintParams struct {
 func (p *TaintParams) Validate() error {
 	if errs := validation.IsQualifiedName(p.Key); len(errs) > 0 {
 		return fmt.Errorf("key %q: %s", p.Key, strings.Join(errs, "; "))
-	}
-	if p.State == "" {
-		p.State = "present"
 	}
 	if p.State != "present" && p.State != "absent" {
 		return fmt.Errorf("state %q: want present or absent", p.State)

@@ -17,7 +17,7 @@ type TemplateParams struct {
 	Src       string `yaml:"src" required:"true" runner:"path" doc:"template file on the runner machine (~ is the runner's home); {{ expr }} sees params, vars, host, facts and registered results"`
 	Dest      string `yaml:"dest" required:"true" doc:"absolute path on the host"`
 	fileAttrs `yaml:",inline"`
-	Backup    *bool `yaml:"backup" default:"true" doc:"keep a timestamped copy of a replaced file, for rollback"`
+	Backup    bool `yaml:"backup" default:"true" doc:"keep a timestamped copy of a replaced file, for rollback"`
 }
 
 // Validate checks the parameters.
@@ -63,5 +63,5 @@ func (p *TemplateParams) plan(ctx context.Context, t *Target) (*fileChange, erro
 	default:
 		content = fmt.Sprint(x)
 	}
-	return planWrite(ctx, t, p.Dest, content, isSecret, p.fileAttrs, boolOr(p.Backup, true))
+	return planWrite(ctx, t, p.Dest, content, isSecret, p.fileAttrs, p.Backup)
 }

@@ -25,16 +25,10 @@ func (p *WaitParams) Validate() error {
 	if (p.For > 0) == (p.Until != nil) {
 		return errors.New("exactly one of for and until is required")
 	}
-	if p.Timeout == 0 {
-		p.Timeout = 5 * time.Minute
+	if p.For < 0 {
+		return errors.New("for must be positive")
 	}
-	if p.Interval == 0 {
-		p.Interval = 2 * time.Second
-	}
-	if p.Timeout < 0 || p.Interval < 0 || p.For < 0 {
-		return errors.New("durations must be positive")
-	}
-	return nil
+	return positive(p.Timeout, p.Interval)
 }
 
 func (Wait) Name() string { return "wait" }

@@ -25,16 +25,10 @@ type WaitNodeReadyParams struct {
 
 // Validate checks the parameters.
 func (p *WaitNodeReadyParams) Validate() error {
-	if p.Timeout == 0 {
-		p.Timeout = 5 * time.Minute
+	if p.StableFor < 0 {
+		return errors.New("stable_for must not be negative")
 	}
-	if p.Interval == 0 {
-		p.Interval = 2 * time.Second
-	}
-	if p.Timeout < 0 || p.Interval < 0 || p.StableFor < 0 {
-		return errors.New("durations must be positive")
-	}
-	return nil
+	return positive(p.Timeout, p.Interval)
 }
 
 // ErrNodeNotReady is returned when the node is not ready in time.

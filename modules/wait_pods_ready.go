@@ -35,8 +35,8 @@ type WaitPodsReadyParams struct {
 
 // Validate checks the parameters.
 func (p *WaitPodsReadyParams) Validate() error {
-	if p.Namespace == "" {
-		p.Namespace = "kube-system"
+	if err := required("namespace", p.Namespace); err != nil {
+		return err
 	}
 	if (p.Selector == "") == (p.Static == "") {
 		return errors.New("give selector or static, one of them")
@@ -58,8 +58,7 @@ func (p *WaitPodsReadyParams) Validate() error {
 	if p.MinReady < 0 {
 		return errors.New("min_ready must not be negative")
 	}
-	pollDefaults(&p.Timeout, &p.Interval, 5*time.Minute)
-	return nil
+	return positive(p.Timeout, p.Interval)
 }
 
 func (WaitPodsReady) Name() string { return "wait-pods-ready" }

@@ -19,7 +19,7 @@ type YAMLEditParams struct {
 	Ops       []yamledit.Op     `yaml:"ops" required:"true" doc:"edits in order: set, delete, merge, append (if absent), remove_item, set-flag (a static pod container's --flag), add-volume-mount (a hostPath volume and its mount)"`
 	Create    bool              `yaml:"create" doc:"create a missing file as an empty mapping first"`
 	fileAttrs `yaml:",inline"`
-	Backup    *bool `yaml:"backup" default:"true" doc:"keep a timestamped copy of the file, for rollback"`
+	Backup    bool `yaml:"backup" default:"true" doc:"keep a timestamped copy of the file, for rollback"`
 }
 
 // Validate checks the parameters.
@@ -66,5 +66,5 @@ func (p *YAMLEditParams) plan(ctx context.Context, t *Target) (*fileChange, erro
 		return nil, err
 	}
 	return &fileChange{Path: p.Path, Stat: st, Before: before, After: after, Attrs: p.fileAttrs,
-		Backup: boolOr(p.Backup, true), Summary: fmt.Sprintf("%d op(s)", len(p.Ops))}, nil
+		Backup: p.Backup, Summary: fmt.Sprintf("%d op(s)", len(p.Ops))}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/token"
 
 	"github.com/kubeplay/kubeplay/eval"
@@ -213,6 +214,9 @@ func (dc *decoder) structure(n *Node, v reflect.Value, path string) {
 		return
 	}
 	fields := StructFields(v.Type())
+	if err := defaults(v, fields); err != nil {
+		dc.errf(n.Tok, path, "%v", err)
+	}
 	for _, kv := range n.Keys {
 		idx, ok := fields[kv.Name]
 		if !ok {
@@ -228,6 +232,64 @@ func (dc *decoder) structure(n *Node, v reflect.Value, path string) {
 			dc.runnerPath(v.FieldByIndex(idx))
 		}
 	}
+}
+
+// Defaults sets each field of the struct out points to from its `default:`
+// tag, as decoding does before it reads the keys given: the one place a
+// params default is declared. A string field takes the tag as written
+// ("0600" stays a string); any other type parses it as YAML.
+func Defaults(out any) error {
+	v := reflect.ValueOf(out)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("ytree.Defaults: %T is not a pointer to a struct", out)
+	}
+	return defaults(v.Elem(), StructFields(v.Elem().Type()))
+}
+
+// FillDefaults is Defaults for params built in Go (tests): only the fields
+// still zero take their default.
+func FillDefaults(out any) error {
+	v := reflect.ValueOf(out)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("ytree.FillDefaults: %T is not a pointer to a struct", out)
+	}
+	d := reflect.New(v.Elem().Type())
+	if err := Defaults(d.Interface()); err != nil {
+		return err
+	}
+	fields := StructFields(v.Elem().Type())
+	for _, idx := range fields {
+		if f := v.Elem().FieldByIndex(idx); f.IsZero() {
+			f.Set(d.Elem().FieldByIndex(idx))
+		}
+	}
+	return nil
+}
+
+func defaults(v reflect.Value, fields map[string][]int) error {
+	for _, name := range sortedKeys(fields) {
+		f := v.Type().FieldByIndex(fields[name])
+		tag, ok := f.Tag.Lookup("default")
+		if !ok {
+			continue
+		}
+		var n *Node
+		if derefType(f.Type).Kind() == reflect.String {
+			n = &Node{Kind: Scalar, Scalar: tag}
+		} else {
+			var plain any
+			if err := yaml.Unmarshal([]byte(tag), &plain); err != nil {
+				return fmt.Errorf("default of %s: %w", name, err)
+			}
+			n = FromPlain(plain, nil)
+		}
+		d := &diag.List{}
+		(&decoder{d: d}).value(n, v.FieldByIndex(fields[name]), name)
+		if err := d.Err(); err != nil {
+			return fmt.Errorf("default of %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // StructFields maps YAML names to field index paths for a params struct:

@@ -127,3 +127,53 @@ func TestFromPlainInterfaceKeys(t *testing.T) {
 		t.Fatalf("%+v", n)
 	}
 }
+
+type withDefaults struct {
+	Embedded `yaml:",inline"`
+	Mode     string        `yaml:"mode" default:"0600"`
+	Timeout  time.Duration `yaml:"timeout" default:"5m"`
+	Backup   bool          `yaml:"backup" default:"true"`
+	Lag      uint64        `yaml:"lag" default:"1000"`
+	Res      []string      `yaml:"res" default:"[secrets]"`
+	Plain    string        `yaml:"plain"`
+	Items    []withItem    `yaml:"items"`
+}
+
+type Embedded struct {
+	Ns string `yaml:"ns" default:"kube-system"`
+}
+
+type withItem struct {
+	Op string `yaml:"op" default:"set"`
+}
+
+// The decoder applies each field's default: tag before the keys given: a
+// string as written, anything else parsed as YAML; a given key, even a
+// zero one, wins; nested and inline structs get theirs.
+func TestDecodeAppliesDefaults(t *testing.T) {
+	n, d := tree(t, "backup: false\ntimeout: 0s\nitems: [{}, {op: delete}]\n", nil)
+	var got withDefaults
+	Decode(n, &got, nil, nil, d)
+	if err := d.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := withDefaults{Embedded: Embedded{Ns: "kube-system"}, Mode: "0600", Lag: 1000, Res: []string{"secrets"},
+		Items: []withItem{{Op: "set"}, {Op: "delete"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+	var def withDefaults
+	if err := Defaults(&def); err != nil || def.Timeout != 5*time.Minute || !def.Backup || def.Ns != "kube-system" {
+		t.Fatalf("Defaults: %+v %v", def, err)
+	}
+	filled := withDefaults{Mode: "0644"}
+	if err := FillDefaults(&filled); err != nil || filled.Mode != "0644" || filled.Lag != 1000 {
+		t.Fatalf("FillDefaults keeps what is set and fills the rest: %+v %v", filled, err)
+	}
+	type bad struct {
+		N int `yaml:"n" default:"many"`
+	}
+	if err := Defaults(&bad{}); err == nil || !strings.Contains(err.Error(), "default of n") {
+		t.Fatalf("a default that does not decode is an error: %v", err)
+	}
+}
