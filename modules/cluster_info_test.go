@@ -36,7 +36,7 @@ func TestClusterInfo(t *testing.T) {
 			Data: map[string]string{"ClusterConfiguration": "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.36.3\n"}},
 	)
 	c.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{GitVersion: "v1.36.3"}
-	res, err := ClusterInfo{}.Run(context.Background(), &Target{Kube: c}, &ClusterInfoParams{})
+	res, err := ClusterInfo{}.Run(context.Background(), &Target{Cluster: Cluster{Kube: c}}, &ClusterInfoParams{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func TestConfigMapEditConflictReappliesOnFreshData(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	tg := &Target{Kube: cs}
+	tg := &Target{Cluster: Cluster{Kube: cs}}
 	r, err := ConfigMapEdit{}.Run(context.Background(), tg, p)
 	if err != nil || !r.Changed {
 		t.Fatalf("%+v %v", r, err)

@@ -94,7 +94,7 @@ func TestCSRApproveConflictRereads(t *testing.T) {
 			}
 			return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "certificates.k8s.io", Resource: "certificatesigningrequests"}, "csr-1", nil)
 		})
-		tg := &Target{Host: HostInfo{Name: "w1", NodeName: "w1"}, Kube: cs, Clock: RealClock{}, RunID: "r1", RunStart: time.Now().Add(-time.Minute)}
+		tg := &Target{Host: HostInfo{Name: "w1", NodeName: "w1"}, Cluster: Cluster{Kube: cs}, Clock: RealClock{}, RunID: "r1", RunStart: time.Now().Add(-time.Minute)}
 		p := &CSRApproveParams{}
 		ytree.FillDefaults(p)
 		_ = p.Validate()

@@ -68,7 +68,7 @@ func drainCluster(t *testing.T, respond func(name string) error, objs ...runtime
 }
 
 func drainTarget(c *fake.Clientset) *modules.Target {
-	return &modules.Target{Host: modules.HostInfo{Name: "w1", NodeName: "w1"}, Kube: c, Clock: modules.RealClock{}, RunID: "r"}
+	return &modules.Target{Host: modules.HostInfo{Name: "w1", NodeName: "w1"}, Cluster: modules.Cluster{Kube: c}, Clock: modules.RealClock{}, RunID: "r"}
 }
 
 func drainParams(t *testing.T, p modules.DrainParams) *modules.DrainParams {

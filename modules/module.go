@@ -126,13 +126,8 @@ type Target struct {
 	// renders to a secret.String.
 	Render func(text string) (any, error)
 	Prompt Prompter
-	// Kube is the cluster's API client; nil when no kubeconfig was given.
-	Kube kubernetes.Interface
-	// Dynamic reaches any resource (k8s-apply, k8s-patch, k8s-delete).
-	Dynamic dynamic.Interface
-	// KubeConfig is how Kube was made (read-only: copy before changing),
-	// for steps that address one API server; nil without a cluster.
-	KubeConfig *rest.Config
+	// Cluster is the cluster's API; its clients are nil without a cluster.
+	Cluster
 	// Facts are the host's facts gathered so far in this run (read-only).
 	Facts map[string]any
 	// RunID identifies the run in marks kubeplay leaves on cluster objects.
@@ -142,6 +137,18 @@ type Target struct {
 	// Peers reaches the other inventory hosts, for the steps that act on
 	// several hosts at once (etcd-member-replace). nil outside a runner.
 	Peers Peers
+}
+
+// Cluster is how a run reaches its cluster: one value, made once per run
+// and shared by the runner and every Target.
+type Cluster struct {
+	// Kube is the cluster's API client; nil when no kubeconfig was given.
+	Kube kubernetes.Interface
+	// Dynamic reaches any resource (k8s-apply, k8s-patch, k8s-delete).
+	Dynamic dynamic.Interface
+	// KubeConfig is how Kube was made (read-only: copy before changing),
+	// for steps that address one API server; nil without a cluster.
+	KubeConfig *rest.Config
 }
 
 // Peers reaches the inventory's other hosts from a step.
@@ -183,6 +190,21 @@ func (r *Registry) Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Capabilities names what a module supports beyond Run, for its docs.
+func Capabilities(m Module) []string {
+	var caps []string
+	if _, ok := m.(Checker); ok {
+		caps = append(caps, "check mode")
+	}
+	if _, ok := m.(Undoer); ok {
+		caps = append(caps, "built-in rollback")
+	}
+	if _, ok := m.(LocalOnly); ok {
+		caps = append(caps, "runs on the runner (no connection)")
+	}
+	return caps
 }
 
 // ParamDoc describes one parameter for `kubeplay doc`.

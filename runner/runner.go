@@ -16,9 +16,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/kubeplay/kubeplay/eval"
 	"github.com/kubeplay/kubeplay/events"
@@ -47,15 +44,14 @@ type Options struct {
 	// Params are the playbook's parameter values (from -e or a file).
 	Params map[string]any
 	// ExtraVars override every inventory variable (host.vars).
-	ExtraVars       map[string]any
-	Sink            events.Sink
-	Log             *zap.Logger
-	Clock           modules.Clock
-	Connector       Connector            // remote hosts
-	Local           modules.Conn         // delegate_to: localhost
-	Kube            kubernetes.Interface // the cluster's API, for cluster steps; may be nil
-	Dynamic         dynamic.Interface    // the same API for any resource (k8s-apply, ...); may be nil
-	KubeConfig      *rest.Config         // how Kube was made, for steps that address one API server; may be nil
+	ExtraVars map[string]any
+	Sink      events.Sink
+	Log       *zap.Logger
+	Clock     modules.Clock
+	Connector Connector    // remote hosts
+	Local     modules.Conn // delegate_to: localhost
+	// Cluster is the cluster's API for cluster steps; zero without one.
+	modules.Cluster
 	Prompt          modules.Prompter
 	RollbackTimeout time.Duration // default 10m
 	// Redactor masks secret values in every event; Run registers the

@@ -442,7 +442,7 @@ func (e *engine) target(hs *hostState, check bool, log *zap.Logger) *modules.Tar
 		Host:  modules.HostInfo{Name: hs.host.Name, Address: hs.host.Address, NodeName: hs.host.NodeName, Vars: hs.vars},
 		Facts: hs.factsCopy(),
 		Check: check, Diff: e.opts.Diff, Log: log, Clock: e.opts.Clock, Prompt: e.opts.Prompt,
-		Kube: e.opts.Kube, Dynamic: e.opts.Dynamic, KubeConfig: e.opts.KubeConfig, RunID: e.opts.RunID, RunStart: e.begun,
+		Cluster: e.opts.Cluster, RunID: e.opts.RunID, RunStart: e.begun,
 		Peers: peers{e},
 		Eval: func(x *eval.Expr) (bool, error) {
 			env, err := e.env(hs)

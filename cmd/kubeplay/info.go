@@ -3,7 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"reflect"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -11,14 +12,13 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/spf13/cobra"
 
-	"github.com/kubeplay/kubeplay/eval"
 	"github.com/kubeplay/kubeplay/failure"
 	"github.com/kubeplay/kubeplay/inventory"
 	"github.com/kubeplay/kubeplay/modules"
 	"github.com/kubeplay/kubeplay/playbook"
 	"github.com/kubeplay/kubeplay/playbooks"
-	"github.com/kubeplay/kubeplay/runner"
 	"github.com/kubeplay/kubeplay/secret"
+	"github.com/kubeplay/kubeplay/session"
 )
 
 func newValidateCmd() *cobra.Command {
@@ -30,7 +30,7 @@ func newValidateCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var firstErr error
 			for _, ref := range args {
-				if _, err := loadPlaybook(ref); err != nil {
+				if _, err := session.LoadPlaybook(ref); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", ref, err)
 					if firstErr == nil {
 						firstErr = fmt.Errorf("%w: %s", failure.ErrValidation, ref)
@@ -40,7 +40,7 @@ func newValidateCmd() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", ref)
 			}
 			if inv != "" {
-				if _, err := loadInventory(inv); err != nil {
+				if _, err := session.LoadInventory(inv); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", inv)
@@ -58,24 +58,12 @@ func newPlanCmd() *cobra.Command {
 		Short: "Print the resolved order of plays, batches, hosts and steps; opens no connection",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pb, err := loadPlaybook(args[0])
+			plan, err := session.MakePlan(args[0], invPath, extra, limit)
 			if err != nil {
 				return err
 			}
-			inv, err := loadInventory(invPath)
-			if err != nil {
-				return err
-			}
-			ex, err := parseExtra(extra)
-			if err != nil {
-				return err
-			}
-			params, _ := splitExtra(pb, ex)
-			pv, err := pb.ResolveParams(params)
-			if err != nil {
-				return fmt.Errorf("%w: %w", failure.ErrValidation, err)
-			}
-			return writePlan(cmd.OutOrStdout(), pb, inv, pv, limit)
+			writePlan(cmd.OutOrStdout(), plan)
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&invPath, "inventory", "i", "", "inventory file")
@@ -84,42 +72,14 @@ func newPlanCmd() *cobra.Command {
 	return cmd
 }
 
-func writePlan(w io.Writer, pb *playbook.Playbook, inv *inventory.Inventory, pv reflect.Value, limit string) error {
-	params := eval.ToMap(pv)
-	fmt.Fprintf(w, "PLAYBOOK %s\n", pb.Name)
-	names := make([]string, 0, len(params))
-	for k := range params {
-		names = append(names, k)
+func writePlan(w io.Writer, plan *session.Plan) {
+	fmt.Fprintf(w, "PLAYBOOK %s\n", plan.Playbook.Name)
+	for _, k := range slices.Sorted(maps.Keys(plan.Params)) {
+		fmt.Fprintf(w, "  param %s = %v\n", k, plan.Params[k])
 	}
-	sort.Strings(names)
-	for _, k := range names {
-		fmt.Fprintf(w, "  param %s = %v\n", k, params[k])
-	}
-	var lim []string
-	if limit != "" {
-		var err error
-		if lim, err = inv.Match(limit); err != nil {
-			return fmt.Errorf("%w: --limit: %w", failure.ErrValidation, err)
-		}
-	}
-	for _, p := range pb.Plays {
-		pattern, err := runner.PlayHosts(pb, p, pv)
-		if err != nil {
-			return fmt.Errorf("%w: play %q: %w", failure.ErrValidation, p.Name, err)
-		}
-		hosts, err := inv.Match(pattern)
-		if err != nil {
-			return fmt.Errorf("%w: play %q: %w", failure.ErrValidation, p.Name, err)
-		}
-		if lim != nil {
-			hosts = intersect(hosts, lim)
-		}
-		fmt.Fprintf(w, "\nPLAY %s (hosts: %s, max_fail_percentage: %d)\n", p.Name, pattern, p.MaxFailPct)
-		serial, err := runner.PlaySerial(pb, p, pv)
-		if err != nil {
-			return fmt.Errorf("%w: play %q: %w", failure.ErrValidation, p.Name, err)
-		}
-		for i, b := range runner.Batches(hosts, serial) {
+	for _, p := range plan.Plays {
+		fmt.Fprintf(w, "\nPLAY %s (hosts: %s, max_fail_percentage: %d)\n", p.Name, p.Pattern, p.MaxFailPct)
+		for i, b := range p.Batches {
 			fmt.Fprintf(w, "  BATCH %d: %s\n", i+1, strings.Join(b, ", "))
 		}
 		section := func(title string, steps []*playbook.Step) {
@@ -137,20 +97,6 @@ func writePlan(w io.Writer, pb *playbook.Playbook, inv *inventory.Inventory, pv 
 		section("ALWAYS", p.Always)
 		section("HANDLER", p.Handlers)
 	}
-	return nil
-}
-
-func intersect(a, b []string) []string {
-	var out []string
-	for _, x := range a {
-		for _, y := range b {
-			if x == y {
-				out = append(out, x)
-				break
-			}
-		}
-	}
-	return out
 }
 
 func newPlaybooksCmd() *cobra.Command {
@@ -160,7 +106,7 @@ func newPlaybooksCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
 			for _, n := range playbooks.Names() {
-				pb, err := loadPlaybook(n)
+				pb, err := session.LoadPlaybook(n)
 				if err != nil {
 					return err
 				}
@@ -200,7 +146,7 @@ func newInventoryCmd() *cobra.Command {
 		Use:   "inventory",
 		Short: "Print the resolved hosts, groups and variables (secret-looking values masked)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			inv, err := loadInventory(invPath)
+			inv, err := session.LoadInventory(invPath)
 			if err != nil {
 				return err
 			}
@@ -292,17 +238,7 @@ func newDocCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%s\n\n%s\n\n", m.Name(), m.Doc())
-			caps := []string{}
-			if _, ok := m.(modules.Checker); ok {
-				caps = append(caps, "check mode")
-			}
-			if _, ok := m.(modules.Undoer); ok {
-				caps = append(caps, "built-in rollback")
-			}
-			if _, ok := m.(modules.LocalOnly); ok {
-				caps = append(caps, "runs on the runner (no connection)")
-			}
-			if len(caps) > 0 {
+			if caps := modules.Capabilities(m); len(caps) > 0 {
 				fmt.Fprintf(w, "Supports: %s\n\n", strings.Join(caps, ", "))
 			}
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

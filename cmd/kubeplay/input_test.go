@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kubeplay/kubeplay/failure"
+	"github.com/kubeplay/kubeplay/session"
 )
 
 func write(t *testing.T, name, content string) string {
@@ -54,7 +55,7 @@ func TestHostileInputIsRefusedQuickly(t *testing.T) {
 // -e @file keeps YAML's types as before, and a UTF-8 BOM is accepted.
 func TestVarsFileTypesAndBOM(t *testing.T) {
 	p := write(t, "vars.yaml", "\xef\xbb\xbfn: 3\nok: true\nf: 1.5\ns: text\nl: [a, '{{ x }}']\nm: {k: v}\n")
-	got, err := parseExtra([]string{"@" + p, "z=9"})
+	got, err := session.ParseExtra([]string{"@" + p, "z=9"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -16,43 +14,8 @@ import (
 	"github.com/kubeplay/kubeplay/failure"
 	"github.com/kubeplay/kubeplay/output"
 	"github.com/kubeplay/kubeplay/runner"
+	"github.com/kubeplay/kubeplay/session"
 )
-
-// runSummary is what a run's journal says about it.
-type runSummary struct {
-	ID       string
-	Playbook string
-	Started  time.Time
-	Duration time.Duration
-	State    string // ok, failed, interrupted, or incomplete (no end: killed, or still running)
-	Check    bool
-	Error    string
-}
-
-func readJournal(dir string) ([]events.Event, error) {
-	f, err := os.Open(filepath.Join(dir, "events.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return events.ReadJournal(f)
-}
-
-func summarize(id string, evs []events.Event) runSummary {
-	s := runSummary{ID: id, State: "incomplete"}
-	for _, e := range evs {
-		switch e.Type {
-		case events.RunStart:
-			s.Playbook, s.Started, s.Check = e.Playbook, e.Time, e.Check
-		case events.RunEnd:
-			s.Duration, s.State, s.Error = e.Duration, string(e.Outcome), e.Error
-		}
-	}
-	if s.State == "incomplete" && len(evs) > 0 {
-		s.Duration = evs[len(evs)-1].Time.Sub(s.Started)
-	}
-	return s
-}
 
 func newRunsCmd() *cobra.Command {
 	var stateDir string
@@ -64,7 +27,7 @@ func newRunsCmd() *cobra.Command {
 			return listRuns(cmd.OutOrStdout(), stateDir)
 		},
 	}
-	cmd.PersistentFlags().StringVar(&stateDir, "state-dir", defaultStateDir(), "where run directories are kept")
+	cmd.PersistentFlags().StringVar(&stateDir, "state-dir", session.DefaultStateDir(), "where run directories are kept")
 	show := &cobra.Command{
 		Use:   "show RUN_ID",
 		Short: "Print a run's timeline and recap from its journal",
@@ -78,35 +41,14 @@ func newRunsCmd() *cobra.Command {
 }
 
 func listRuns(w io.Writer, stateDir string) error {
-	ents, err := os.ReadDir(filepath.Join(stateDir, "runs"))
-	if os.IsNotExist(err) {
-		fmt.Fprintln(w, "no runs")
-		return nil
-	}
+	runs, err := session.Runs(stateDir)
 	if err != nil {
 		return err
 	}
-	var runs []runSummary
-	for _, e := range ents {
-		if !e.IsDir() {
-			continue
-		}
-		evs, err := readJournal(filepath.Join(stateDir, "runs", e.Name()))
-		if err != nil && !errors.Is(err, events.ErrDamaged) {
-			continue // a directory without a journal is not a run
-		}
-		s := summarize(e.Name(), evs)
-		if err != nil {
-			s.State = "damaged"
-		}
-		runs = append(runs, s)
+	if len(runs) == 0 {
+		fmt.Fprintln(w, "no runs")
+		return nil
 	}
-	sort.Slice(runs, func(i, j int) bool {
-		if !runs[i].Started.Equal(runs[j].Started) {
-			return runs[i].Started.Before(runs[j].Started)
-		}
-		return runs[i].ID < runs[j].ID
-	})
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tPLAYBOOK\tSTARTED\tDURATION\tSTATE")
 	for _, r := range runs {
@@ -124,7 +66,7 @@ func showRun(w io.Writer, stateDir, id string) error {
 		return fmt.Errorf("%w: %q is not a run id", failure.ErrValidation, id)
 	}
 	dir := filepath.Join(stateDir, "runs", id)
-	evs, err := readJournal(dir)
+	evs, err := session.ReadJournal(dir)
 	damage := err
 	if err != nil && !errors.Is(err, events.ErrDamaged) {
 		return fmt.Errorf("run %s: %w", id, err)
@@ -133,7 +75,7 @@ func showRun(w io.Writer, stateDir, id string) error {
 	for _, e := range evs {
 		view.Emit(e)
 	}
-	s := summarize(id, evs)
+	s := session.Summarize(id, evs)
 	output.WriteRecap(w, recapRows(runner.ReplayRecap(evs)), s.Duration)
 	if damage != nil {
 		fmt.Fprintf(w, "state: damaged: %v (shown: what came before it; --resume refuses this run)\n", damage)

@@ -1,4 +1,4 @@
-package main
+package session
 
 import (
 	"errors"
@@ -18,8 +18,8 @@ import (
 	"github.com/kubeplay/kubeplay/playbooks"
 )
 
-// loadPlaybook loads a playbook file, or a bundled playbook by name.
-func loadPlaybook(ref string) (*playbook.Playbook, error) {
+// LoadPlaybook loads a playbook file, or a bundled playbook by name.
+func LoadPlaybook(ref string) (*playbook.Playbook, error) {
 	reg := modules.Builtin()
 	if _, err := os.Stat(ref); err == nil {
 		return playbook.LoadFile(ref, reg)
@@ -34,8 +34,8 @@ func loadPlaybook(ref string) (*playbook.Playbook, error) {
 	return playbook.Load("bundled:"+ref+".yaml", src, reg)
 }
 
-// loadInventory loads -i; without one, only the implicit localhost exists.
-func loadInventory(path string) (*inventory.Inventory, error) {
+// LoadInventory loads -i; without one, only the implicit localhost exists.
+func LoadInventory(path string) (*inventory.Inventory, error) {
 	if path == "" {
 		return inventory.New(), nil
 	}
@@ -46,8 +46,8 @@ func loadInventory(path string) (*inventory.Inventory, error) {
 	return inv, nil
 }
 
-// parseExtra parses -e values: key=value pairs or @file.yaml.
-func parseExtra(items []string) (map[string]any, error) {
+// ParseExtra parses -e values: key=value pairs or @file.yaml.
+func ParseExtra(items []string) (map[string]any, error) {
 	out := map[string]any{}
 	for _, it := range items {
 		if strings.HasPrefix(it, "@") {
@@ -120,8 +120,8 @@ func normalize(v any) any {
 	return v
 }
 
-// splitExtra separates playbook params from extra vars.
-func splitExtra(pb *playbook.Playbook, extra map[string]any) (params, vars map[string]any) {
+// SplitExtra separates playbook params from extra vars.
+func SplitExtra(pb *playbook.Playbook, extra map[string]any) (params, vars map[string]any) {
 	params, vars = map[string]any{}, map[string]any{}
 	declared := map[string]bool{}
 	for _, p := range pb.Params {

@@ -1,4 +1,4 @@
-package main
+package session
 
 import (
 	"crypto/sha256"
@@ -49,13 +49,14 @@ func playbookBytes(ref string) ([]byte, error) {
 	return playbooks.Source(ref)
 }
 
-func newRecord(ref, invPath string, pb *playbook.Playbook, params, vars map[string]any, f *runFlags) (*runRecord, error) {
+func newRecord(o Options, pb *playbook.Playbook, params, vars map[string]any) (*runRecord, error) {
+	ref, invPath := o.Playbook, o.Inventory
 	src, err := playbookBytes(ref)
 	if err != nil {
 		return nil, err
 	}
 	r := &runRecord{Playbook: ref, PlaybookSHA256: sum(src), Inventory: invPath, Params: map[string]any{},
-		ExtraVars: map[string]string{}, Limit: f.limit, Tags: f.tags, SkipTags: f.skipTags}
+		ExtraVars: map[string]string{}, Limit: o.Limit, Tags: o.Tags, SkipTags: o.SkipTags}
 	if _, err := os.Stat(ref); err == nil {
 		// a playbook file by its absolute path: --resume works from any
 		// directory
@@ -104,7 +105,7 @@ func earlierRun(stateDir, id string) (*runRecord, *runner.Resume, error) {
 	if filepath.Base(id) != id || id == "" {
 		return nil, nil, fmt.Errorf("%w: %q is not a run id", failure.ErrValidation, id)
 	}
-	dir := filepath.Join(stateDir, "runs", id)
+	dir := filepath.Join(RunsDir(stateDir), id)
 	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: run %s cannot be resumed: %w", failure.ErrValidation, id, err)
@@ -113,13 +114,13 @@ func earlierRun(stateDir, id string) (*runRecord, *runner.Resume, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, nil, fmt.Errorf("%w: run %s: run.json: %w", failure.ErrValidation, id, err)
 	}
-	evs, err := readJournal(dir)
+	evs, err := ReadJournal(dir)
 	if err != nil {
 		// a damaged journal cannot say which steps finished: resuming from
 		// it would run them again, or skip ones that never ran
 		return nil, nil, fmt.Errorf("%w: run %s cannot be resumed: %w", failure.ErrValidation, id, err)
 	}
-	if s := summarize(id, evs); s.State == "ok" {
+	if s := Summarize(id, evs); s.State == "ok" {
 		return nil, nil, fmt.Errorf("%w: run %s finished ok: nothing to resume", failure.ErrValidation, id)
 	} else if s.Check {
 		return nil, nil, fmt.Errorf("%w: run %s was a dry run (--check): nothing to resume", failure.ErrValidation, id)
