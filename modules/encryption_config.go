@@ -3,9 +3,7 @@ package modules
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -17,10 +15,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml"
-	"github.com/kubeplay/kubeplay/transport"
 	"go.uber.org/zap"
 	"k8s.io/client-go/rest"
+
+	"github.com/kubeplay/kubeplay/internal/encconfig"
+	"github.com/kubeplay/kubeplay/transport"
 )
 
 // EncryptionConfig keeps the kube-apiserver's EncryptionConfiguration: the
@@ -38,8 +37,6 @@ type EncryptionConfigParams struct {
 	Resources []string      `yaml:"resources" default:"[secrets]" doc:"enable: the resources to encrypt (e.g. secrets, configmaps)"`
 	Timeout   time.Duration `yaml:"timeout" default:"3m" doc:"reload: bound on the kube-apiserver's stop and its return to health"`
 }
-
-const defaultEncryptionConfigPath = "/etc/kubernetes/enc/encryption-config.yaml"
 
 var (
 	encFileActions = []string{"prepare", "enable", "add-key", "promote-key", "prune-keys", "identity-first", "remove"}
@@ -72,6 +69,11 @@ func (p *EncryptionConfigParams) Validate() error {
 	return nil
 }
 
+// spec is what the file action needs of the params.
+func (p *EncryptionConfigParams) spec() encconfig.Spec {
+	return encconfig.Spec{Action: p.Action, Provider: p.Provider, Resources: p.Resources}
+}
+
 // ErrEncryptionConfig is returned when the hosts' files cannot be brought
 // to the action's state safely (they disagree, or hold a configuration the
 // action does not know how to change).
@@ -87,357 +89,18 @@ func (EncryptionConfig) Doc() string {
 }
 func (EncryptionConfig) NewParams() Params { return &EncryptionConfigParams{} }
 
-// The EncryptionConfiguration (apiserver.config.k8s.io/v1) fields kubeplay
-// changes. A file with any other field (kms providers included) is refused
-// rather than rewritten without it.
-type encConfig struct {
-	APIVersion string         `yaml:"apiVersion"`
-	Kind       string         `yaml:"kind"`
-	Resources  []encResources `yaml:"resources"`
-}
-
-type encResources struct {
-	Resources []string      `yaml:"resources,flow"`
-	Providers []encProvider `yaml:"providers"`
-}
-
-// encProvider is one provider entry: exactly one field is set.
-type encProvider struct {
-	AESCBC    *encKeys  `yaml:"aescbc,omitempty"`
-	AESGCM    *encKeys  `yaml:"aesgcm,omitempty"`
-	Secretbox *encKeys  `yaml:"secretbox,omitempty"`
-	Identity  *struct{} `yaml:"identity,omitempty"`
-}
-
-type encKeys struct {
-	Keys []encKey `yaml:"keys"`
-}
-
-type encKey struct {
-	Name   string `yaml:"name"`
-	Secret string `yaml:"secret"`
-}
-
-// kind names the provider; keys is nil for identity.
-func (p *encProvider) kind() (string, *encKeys) {
-	switch {
-	case p.AESCBC != nil:
-		return "aescbc", p.AESCBC
-	case p.AESGCM != nil:
-		return "aesgcm", p.AESGCM
-	case p.Secretbox != nil:
-		return "secretbox", p.Secretbox
-	}
-	return "identity", nil
-}
-
-func newProvider(kind string, keys []encKey) encProvider {
-	k := &encKeys{Keys: keys}
-	switch kind {
-	case "aesgcm":
-		return encProvider{AESGCM: k}
-	case "secretbox":
-		return encProvider{Secretbox: k}
-	}
-	return encProvider{AESCBC: k}
-}
-
-// parseEncConfig reads a file's content; "" is no configuration (nil).
-// Messages never quote the content: it holds keys.
-func parseEncConfig(content string) (*encConfig, error) {
-	if strings.TrimSpace(content) == "" {
-		return nil, nil
-	}
-	var c encConfig
-	if err := yaml.UnmarshalWithOptions([]byte(content), &c, yaml.Strict()); err != nil {
-		return nil, errors.New("not an EncryptionConfiguration kubeplay can edit (a field it does not know, kms providers included)")
-	}
-	if c.Kind != "EncryptionConfiguration" || c.APIVersion != "apiserver.config.k8s.io/v1" {
-		return nil, fmt.Errorf("kind %q, apiVersion %q: want EncryptionConfiguration, apiserver.config.k8s.io/v1", c.Kind, c.APIVersion)
-	}
-	if len(c.Resources) == 0 {
-		return nil, errors.New("no resources")
-	}
-	for i, r := range c.Resources {
-		if len(r.Resources) == 0 || len(r.Providers) == 0 {
-			return nil, fmt.Errorf("resources[%d]: needs resources and providers", i)
-		}
-		for j := range r.Providers {
-			n := 0
-			for _, set := range []bool{r.Providers[j].AESCBC != nil, r.Providers[j].AESGCM != nil, r.Providers[j].Secretbox != nil, r.Providers[j].Identity != nil} {
-				if set {
-					n++
-				}
-			}
-			if n != 1 {
-				return nil, fmt.Errorf("resources[%d].providers[%d]: one provider per entry", i, j)
-			}
-			kind, keys := r.Providers[j].kind()
-			if keys == nil {
-				continue
-			}
-			if len(keys.Keys) == 0 {
-				return nil, fmt.Errorf("resources[%d] %s: no keys", i, kind)
-			}
-			for _, k := range keys.Keys {
-				if err := checkKey(kind, k); err != nil {
-					return nil, fmt.Errorf("resources[%d] %s: %w", i, kind, err)
-				}
-			}
-		}
-	}
-	return &c, nil
-}
-
-// checkKey applies the API server's rules on a key: a name without a colon
-// (it becomes part of each stored value's prefix) and a base64 secret of a
-// length the cipher takes. The secret itself is never quoted.
-func checkKey(kind string, k encKey) error {
-	if k.Name == "" || strings.Contains(k.Name, ":") {
-		return fmt.Errorf("key name %q: not empty, no colon", k.Name)
-	}
-	b, err := base64.StdEncoding.DecodeString(k.Secret)
-	if err != nil {
-		return fmt.Errorf("key %s: the secret is not base64", k.Name)
-	}
-	ok := len(b) == 32
-	if kind == "aesgcm" {
-		ok = len(b) == 16 || len(b) == 24 || len(b) == 32
-	}
-	if !ok {
-		return fmt.Errorf("key %s: %d bytes is not a %s key length", k.Name, len(b), kind)
-	}
-	return nil
-}
-
-func (c *encConfig) render() (string, error) {
-	b, err := yaml.MarshalWithOptions(c, yaml.IndentSequence(true))
-	if err != nil {
-		return "", err
-	}
-	return "# written by kubeplay encryption-config: identical on every control plane\n" + string(b), nil
-}
-
-// writeState is what new writes use: the first provider of the first
-// entry, and its first key.
-func (c *encConfig) writeState() (provider, key string) {
-	if c == nil {
-		return "identity", ""
-	}
-	kind, keys := c.Resources[0].Providers[0].kind()
-	if keys != nil {
-		return kind, keys.Keys[0].Name
-	}
-	return kind, ""
-}
-
-func (c *encConfig) keyNames() []string {
-	var out []string
-	if c == nil {
-		return nil
-	}
-	for _, r := range c.Resources {
-		for i := range r.Providers {
-			if _, keys := r.Providers[i].kind(); keys != nil {
-				for _, k := range keys.Keys {
-					if !slices.Contains(out, k.Name) {
-						out = append(out, k.Name)
-					}
-				}
-			}
-		}
-	}
-	return out
-}
-
-// keyGen makes a fresh key; one per action, shared by every entry.
-type keyGen struct {
-	now time.Time
-	key *encKey
-}
-
-func (g *keyGen) get() (encKey, error) {
-	if g.key == nil {
-		b := make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return encKey{}, fmt.Errorf("generate a key: %w", err)
-		}
-		g.key = &encKey{Name: "kubeplay-" + g.now.UTC().Format("20060102-150405"), Secret: base64.StdEncoding.EncodeToString(b)}
-	}
-	return *g.key, nil
-}
-
-// transform computes the action's configuration from the current one. It
-// returns the same pointer when the configuration is already in the
-// action's state.
-func (p *EncryptionConfigParams) transform(cur *encConfig, gen *keyGen) (*encConfig, error) {
-	if cur == nil {
-		switch p.Action {
-		case "identity-first":
-			// no configuration: nothing is encrypted
-			return nil, nil
-		case "prepare", "enable":
-		default:
-			return nil, fmt.Errorf("%s: there is no encryption configuration (enable first)", p.Action)
-		}
-		k, err := gen.get()
-		if err != nil {
-			return nil, err
-		}
-		provs := []encProvider{newProvider(p.Provider, []encKey{k}), {Identity: &struct{}{}}}
-		if p.Action == "prepare" {
-			provs[0], provs[1] = provs[1], provs[0]
-		}
-		return &encConfig{APIVersion: "apiserver.config.k8s.io/v1", Kind: "EncryptionConfiguration", Resources: []encResources{{
-			Resources: slices.Clone(p.Resources), Providers: provs,
-		}}}, nil
-	}
-	next := cur.clone()
-	changed := false
-	switch p.Action {
-	case "prepare":
-		// a configuration that is there stays as it is, unless a resource
-		// has no key to read with
-		for _, res := range p.Resources {
-			i := slices.IndexFunc(next.Resources, func(r encResources) bool { return slices.Contains(r.Resources, res) })
-			if i < 0 {
-				return nil, fmt.Errorf("prepare: %s is not in the configuration that is there (add it by hand, or disable and enable again)", res)
-			}
-			if firstKeys(next.Resources[i].Providers) != nil {
-				continue
-			}
-			k, err := gen.get()
-			if err != nil {
-				return nil, err
-			}
-			next.Resources[i].Providers = append(next.Resources[i].Providers, newProvider(p.Provider, []encKey{k}))
-			changed = true
-		}
-	case "enable":
-		for _, res := range p.Resources {
-			i := slices.IndexFunc(next.Resources, func(r encResources) bool { return slices.Contains(r.Resources, res) })
-			if i < 0 {
-				return nil, fmt.Errorf("enable: %s is not in the configuration that is there (add it by hand, or disable and enable again)", res)
-			}
-			provs := next.Resources[i].Providers
-			if _, keys := provs[0].kind(); keys != nil {
-				continue
-			}
-			changed = true
-			if j := slices.IndexFunc(provs, func(pr encProvider) bool { _, k := pr.kind(); return k != nil }); j > 0 {
-				next.Resources[i].Providers = append([]encProvider{provs[j]}, slices.Delete(slices.Clone(provs), j, j+1)...)
-				continue
-			}
-			k, err := gen.get()
-			if err != nil {
-				return nil, err
-			}
-			next.Resources[i].Providers = append([]encProvider{newProvider(p.Provider, []encKey{k})}, provs...)
-		}
-	case "add-key":
-		// a provider with two keys is a rotation under way: it is finished,
-		// not started again
-		for i := range next.Resources {
-			keys := firstKeys(next.Resources[i].Providers)
-			if keys == nil || len(keys.Keys) > 1 {
-				continue
-			}
-			k, err := gen.get()
-			if err != nil {
-				return nil, err
-			}
-			keys.Keys = append(keys.Keys, k)
-			changed = true
-		}
-	case "promote-key":
-		for i := range next.Resources {
-			keys := firstKeys(next.Resources[i].Providers)
-			if keys == nil || len(keys.Keys) < 2 {
-				continue
-			}
-			newest := -1
-			for j, k := range keys.Keys {
-				if strings.HasPrefix(k.Name, "kubeplay-") && (newest < 0 || k.Name > keys.Keys[newest].Name) {
-					newest = j
-				}
-			}
-			if newest < 0 {
-				return nil, fmt.Errorf("promote-key: resources[%d] has no key kubeplay added (add-key first)", i)
-			}
-			if newest > 0 {
-				k := keys.Keys[newest]
-				keys.Keys = append([]encKey{k}, slices.Delete(keys.Keys, newest, newest+1)...)
-				changed = true
-			}
-		}
-	case "prune-keys":
-		for i := range next.Resources {
-			for j := range next.Resources[i].Providers {
-				if _, keys := next.Resources[i].Providers[j].kind(); keys != nil && len(keys.Keys) > 1 {
-					keys.Keys = keys.Keys[:1]
-					changed = true
-				}
-			}
-		}
-	case "identity-first":
-		for i := range next.Resources {
-			provs := next.Resources[i].Providers
-			j := slices.IndexFunc(provs, func(pr encProvider) bool { return pr.Identity != nil })
-			switch {
-			case j == 0:
-				continue
-			case j > 0:
-				provs = slices.Delete(provs, j, j+1)
-			}
-			next.Resources[i].Providers = append([]encProvider{{Identity: &struct{}{}}}, provs...)
-			changed = true
-		}
-	}
-	if !changed {
-		return cur, nil
-	}
-	return next, nil
-}
-
-// firstKeys is the key list of the first keyed provider, the one rotation
-// acts on; nil when the entry has none.
-func firstKeys(provs []encProvider) *encKeys {
-	for i := range provs {
-		if _, keys := provs[i].kind(); keys != nil {
-			return keys
-		}
-	}
-	return nil
-}
-
-func (c *encConfig) clone() *encConfig {
-	n := &encConfig{APIVersion: c.APIVersion, Kind: c.Kind}
-	for _, r := range c.Resources {
-		nr := encResources{Resources: slices.Clone(r.Resources)}
-		for _, pr := range r.Providers {
-			np := pr
-			if kind, keys := pr.kind(); keys != nil {
-				np = newProvider(kind, slices.Clone(keys.Keys))
-			}
-			nr.Providers = append(nr.Providers, np)
-		}
-		n.Resources = append(n.Resources, nr)
-	}
-	return n
-}
-
 // hostFile is one host's copy of the file.
 type hostFile struct {
 	host    string
 	conn    Conn
 	content string
-	cfg     *encConfig
+	cfg     *encconfig.Config
 }
 
 // encPlan is what a file action does: the content every host ends with,
 // and the hosts whose file changes.
 type encPlan struct {
-	cfg     *encConfig
+	cfg     *encconfig.Config
 	content string
 	writes  []string
 }
@@ -451,14 +114,14 @@ func (p *EncryptionConfigParams) plan(ctx context.Context, t *Target) ([]*hostFi
 	if err != nil {
 		return nil, nil, err
 	}
-	gen := &keyGen{now: t.Clock.Now()}
+	gen := &encconfig.KeyGen{Now: t.Clock.Now()}
 	distinct := map[string][]string{}
 	for _, f := range files {
 		distinct[f.content] = append(distinct[f.content], f.host)
 	}
-	var target *encConfig
+	var target *encconfig.Config
 	if len(distinct) == 1 {
-		next, err := p.transform(files[0].cfg, gen)
+		next, err := encconfig.Transform(files[0].cfg, p.spec(), gen)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", ErrEncryptionConfig, err)
 		}
@@ -466,7 +129,7 @@ func (p *EncryptionConfigParams) plan(ctx context.Context, t *Target) ([]*hostFi
 	} else {
 		var settled []*hostFile
 		for _, f := range files {
-			next, err := p.transform(f.cfg, gen)
+			next, err := encconfig.Transform(f.cfg, p.spec(), gen)
 			if err == nil && next == f.cfg && f.cfg != nil && !slices.ContainsFunc(settled, func(s *hostFile) bool { return s.content == f.content }) {
 				settled = append(settled, f)
 			}
@@ -487,22 +150,15 @@ func (p *EncryptionConfigParams) plan(ctx context.Context, t *Target) ([]*hostFi
 		// identity-first with no file anywhere: nothing is encrypted
 		return files, pl, nil
 	}
-	if pl.content, err = target.render(); err != nil {
+	if pl.content, err = target.Render(); err != nil {
 		return nil, nil, fmt.Errorf("render %s: %w", p.Path, err)
 	}
 	for _, f := range files {
-		if f.cfg == nil || !sameConfig(f.cfg, target) {
+		if f.cfg == nil || !encconfig.Same(f.cfg, target) {
 			pl.writes = append(pl.writes, f.host)
 		}
 	}
 	return files, pl, nil
-}
-
-// sameConfig compares two configurations by what the API server reads.
-func sameConfig(a, b *encConfig) bool {
-	x, errA := a.render()
-	y, errB := b.render()
-	return errA == nil && errB == nil && x == y
 }
 
 // readAll reads and parses the file on every host; a host that does not
@@ -513,7 +169,7 @@ func (p *EncryptionConfigParams) readAll(ctx context.Context, t *Target) ([]*hos
 		return nil, err
 	}
 	for _, f := range files {
-		if f.cfg, err = parseEncConfig(f.content); err != nil {
+		if f.cfg, err = encconfig.Parse(f.content); err != nil {
 			return nil, fmt.Errorf("%w: %s on %s: %w", ErrEncryptionConfig, p.Path, f.host, err)
 		}
 	}
@@ -521,13 +177,13 @@ func (p *EncryptionConfigParams) readAll(ctx context.Context, t *Target) ([]*hos
 }
 
 func (pl *encPlan) data(path string) map[string]any {
-	prov, key := pl.cfg.writeState()
+	prov, key := pl.cfg.WriteState()
 	sum := ""
 	if pl.cfg != nil {
 		sum = fmt.Sprintf("%x", sha256.Sum256([]byte(pl.content)))
 	}
 	return map[string]any{"path": path, "written": pl.writes, "write_provider": prov, "write_key": key,
-		"keys": pl.cfg.keyNames(), "sha256": sum}
+		"keys": pl.cfg.KeyNames(), "sha256": sum}
 }
 
 // Check says what the action would change; reload says whether the server
@@ -583,7 +239,7 @@ func (EncryptionConfig) Run(ctx context.Context, t *Target, p Params) (Result, e
 		}
 	}
 	res := Result{Changed: len(pl.writes) > 0, Data: pl.data(ep.Path)}
-	prov, key := pl.cfg.writeState()
+	prov, key := pl.cfg.WriteState()
 	res.Msg = fmt.Sprintf("%s: %s unchanged on %d host(s); new writes use %s %s", ep.Action, ep.Path, len(ep.Hosts), prov, key)
 	if res.Changed {
 		res.Msg = fmt.Sprintf("%s: wrote %s on %s; new writes use %s %s", ep.Action, ep.Path, strings.Join(pl.writes, ", "), prov, key)

@@ -808,129 +808,175 @@ func (EtcdMemberReplace) Run(ctx context.Context, t *Target, p Params) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	data := map[string]any{"phase": pl.phase.String(), "new": map[string]any{"name": j.newName, "peer_url": j.newPeer(), "host": rp.NewHost}}
+	out := &replaceOutcome{data: map[string]any{"phase": pl.phase.String(), "new": map[string]any{"name": j.newName, "peer_url": j.newPeer(), "host": rp.NewHost}}}
 	if pl.phase == phaseDone {
-		data["members"] = asData(c)["members"]
-		return Result{Msg: fmt.Sprintf("%s already votes and %s is gone", j.newName, rp.Member), Data: data}, nil
+		out.data["members"] = asData(c)["members"]
+		return Result{Msg: fmt.Sprintf("%s already votes and %s is gone", j.newName, rp.Member), Data: out.data}, nil
 	}
 	manifest, err := j.sourceManifest(ctx)
 	if err != nil {
 		return Result{}, err
 	}
+	var newID uint64
 	var oldClients []string
-	changed := false
-	fail := func(err error) (Result, error) { return Result{Changed: changed, Data: data}, err }
-	newID := uint64(0)
-	prepare := func() error {
-		aside, err := j.prepareNewHost(ctx, manifest)
-		if err != nil {
-			return err
-		}
-		changed = true
-		if aside != "" {
-			data["data_dir_moved_to"] = aside
-		}
-		return nil
-	}
 	switch pl.phase {
 	case phaseReplace, phaseAdd:
-		if err := j.checkSnapshot(); err != nil {
-			return fail(err)
+		if oldClients, err = j.removeOld(ctx, c, pl, manifest, out); err == nil {
+			newID, err = j.addLearner(ctx)
 		}
-		if _, err := j.checkNewHost(ctx, false); err != nil {
-			return fail(err)
-		}
-		if err := prepare(); err != nil {
-			return fail(err)
-		}
-		rec := pl.rec
-		if pl.phase == phaseReplace {
-			oldClients = pl.old.ClientURLs
-			data["removed"] = map[string]any{"name": pl.old.Name, "id": pl.old.ID, "peer_urls": pl.old.PeerURLs}
-			rec = &replaceRecord{ClusterID: c.ClusterID, OldName: pl.old.Name, OldID: pl.old.ID, OldPeer: firstOf(pl.old.PeerURLs),
-				NewPeer: j.newPeer(), RunID: t.RunID, At: t.Clock.Now().UTC()}
-			b, _ := json.Marshal(rec)
-			if _, err := writeFileAtomic(ctx, j.newConn, replaceRecordPath, string(b)+"\n", false, time.Time{}, fileAttrs{Mode: "0600"}); err != nil {
-				return fail(fmt.Errorf("record the replacement on %s: %w", rp.NewHost, err))
-			}
-			parked, err := j.stopOld(ctx)
-			if parked != "" {
-				data["old_manifest"] = parked
-			}
-			if err != nil {
-				return fail(err)
-			}
-			oldID, _ := strconv.ParseUint(pl.old.ID, 16, 64)
-			if err := j.retry(ctx, "remove "+pl.old.Name, unhealthyCluster, func(ctx context.Context) error {
-				_, err := j.cli.MemberRemove(ctx, oldID)
-				if errors.Is(err, rpctypes.ErrMemberNotFound) {
-					return nil // an earlier attempt's removal went through
-				}
-				return err
-			}); err != nil {
-				return fail(fmt.Errorf("remove etcd member %s: %w", pl.old.Name, err))
-			}
-			t.Log.Info("removed etcd member", zap.String("member", pl.old.Name), zap.String("id", pl.old.ID))
-		} else {
-			data["removed"] = map[string]any{"name": rec.OldName, "id": rec.OldID, "peer_urls": []string{rec.OldPeer}, "by_run": rec.RunID}
-		}
-		if err := j.retry(ctx, "add "+j.newName, unhealthyCluster, func(ctx context.Context) error {
-			resp, err := j.cli.MemberAddAsLearner(ctx, []string{j.newPeer()})
-			if err == nil {
-				newID = resp.Member.ID
-				return nil
-			}
-			// an attempt whose answer was lost may have added it
-			if ms, lerr := j.members(ctx); lerr == nil {
-				for _, m := range ms {
-					if slices.Contains(m.PeerURLs, j.newPeer()) {
-						newID = m.ID
-						return nil
-					}
-				}
-			}
-			return err
-		}); err != nil {
-			return fail(fmt.Errorf("add %s as a learner: %w", j.newName, err))
-		}
-		t.Log.Info("added etcd learner", zap.String("member", j.newName), zap.String("id", strconv.FormatUint(newID, 16)))
 	case phaseJoin:
-		// a run stopped before the manifest was written: the member never
-		// started there, so the host is prepared as for an addition
-		present, err := j.checkNewHost(ctx, true)
-		if err != nil {
-			return fail(err)
-		}
-		if !present {
-			if err := prepare(); err != nil {
-				return fail(err)
-			}
-		}
-		newID, _ = strconv.ParseUint(pl.new.ID, 16, 64)
-		if rec, _ := j.readRecord(ctx); rec != nil {
-			oldClients = []string{"https://" + net.JoinHostPort(urlHost(rec.OldPeer), "2379")}
-		}
-	}
-	changed = true
-	data["new"].(map[string]any)["id"] = strconv.FormatUint(newID, 16)
-	if err := j.join(ctx, newID, manifest); err != nil {
-		return fail(fmt.Errorf("new member %s on %s (a learner: it does not count toward quorum; re-run to finish): %w", j.newName, rp.NewHost, err))
-	}
-	t.Log.Info("promoted etcd member", zap.String("member", j.newName))
-	c, err = j.settle(ctx)
-	if c != nil {
-		data["members"] = asData(c)["members"]
+		newID, oldClients, err = j.rejoin(ctx, pl, manifest, out)
 	}
 	if err != nil {
-		return fail(err)
+		return out.fail(err)
+	}
+	return j.finish(ctx, newID, manifest, oldClients, out)
+}
+
+// replaceOutcome is what a replacement has done so far: whether it changed
+// anything, and the data its result reports.
+type replaceOutcome struct {
+	changed bool
+	data    map[string]any
+}
+
+func (o *replaceOutcome) fail(err error) (Result, error) {
+	return Result{Changed: o.changed, Data: o.data}, err
+}
+
+// prepare readies the new host: certificates, an empty data dir (an old one
+// moved aside) and the etcd image.
+func (j *replaceJob) prepare(ctx context.Context, manifest string, out *replaceOutcome) error {
+	aside, err := j.prepareNewHost(ctx, manifest)
+	if err != nil {
+		return err
+	}
+	out.changed = true
+	if aside != "" {
+		out.data["data_dir_moved_to"] = aside
+	}
+	return nil
+}
+
+// removeOld checks the snapshot and the new host, prepares it, and (for a
+// replacement) records the replacement on it, stops the old member and
+// removes it. It returns the old member's client URLs, which the API
+// servers' --etcd-servers may name.
+func (j *replaceJob) removeOld(ctx context.Context, c *etcd.Cluster, pl replacePlan, manifest string, out *replaceOutcome) ([]string, error) {
+	if err := j.checkSnapshot(); err != nil {
+		return nil, err
+	}
+	if _, err := j.checkNewHost(ctx, false); err != nil {
+		return nil, err
+	}
+	if err := j.prepare(ctx, manifest, out); err != nil {
+		return nil, err
+	}
+	if pl.phase != phaseReplace {
+		// an earlier run removed the old member; its record says which
+		rec := pl.rec
+		out.data["removed"] = map[string]any{"name": rec.OldName, "id": rec.OldID, "peer_urls": []string{rec.OldPeer}, "by_run": rec.RunID}
+		return nil, nil
+	}
+	out.data["removed"] = map[string]any{"name": pl.old.Name, "id": pl.old.ID, "peer_urls": pl.old.PeerURLs}
+	rec := &replaceRecord{ClusterID: c.ClusterID, OldName: pl.old.Name, OldID: pl.old.ID, OldPeer: firstOf(pl.old.PeerURLs),
+		NewPeer: j.newPeer(), RunID: j.t.RunID, At: j.t.Clock.Now().UTC()}
+	b, _ := json.Marshal(rec)
+	if _, err := writeFileAtomic(ctx, j.newConn, replaceRecordPath, string(b)+"\n", false, time.Time{}, fileAttrs{Mode: "0600"}); err != nil {
+		return nil, fmt.Errorf("record the replacement on %s: %w", j.p.NewHost, err)
+	}
+	parked, err := j.stopOld(ctx)
+	if parked != "" {
+		out.data["old_manifest"] = parked
+	}
+	if err != nil {
+		return nil, err
+	}
+	oldID, _ := strconv.ParseUint(pl.old.ID, 16, 64)
+	if err := j.retry(ctx, "remove "+pl.old.Name, unhealthyCluster, func(ctx context.Context) error {
+		_, err := j.cli.MemberRemove(ctx, oldID)
+		if errors.Is(err, rpctypes.ErrMemberNotFound) {
+			return nil // an earlier attempt's removal went through
+		}
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("remove etcd member %s: %w", pl.old.Name, err)
+	}
+	j.t.Log.Info("removed etcd member", zap.String("member", pl.old.Name), zap.String("id", pl.old.ID))
+	return pl.old.ClientURLs, nil
+}
+
+// addLearner adds the new member as a learner and returns its id.
+func (j *replaceJob) addLearner(ctx context.Context) (uint64, error) {
+	var newID uint64
+	if err := j.retry(ctx, "add "+j.newName, unhealthyCluster, func(ctx context.Context) error {
+		resp, err := j.cli.MemberAddAsLearner(ctx, []string{j.newPeer()})
+		if err == nil {
+			newID = resp.Member.ID
+			return nil
+		}
+		// an attempt whose answer was lost may have added it
+		if ms, lerr := j.members(ctx); lerr == nil {
+			for _, m := range ms {
+				if slices.Contains(m.PeerURLs, j.newPeer()) {
+					newID = m.ID
+					return nil
+				}
+			}
+		}
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("add %s as a learner: %w", j.newName, err)
+	}
+	j.t.Log.Info("added etcd learner", zap.String("member", j.newName), zap.String("id", strconv.FormatUint(newID, 16)))
+	return newID, nil
+}
+
+// rejoin picks up a learner an earlier run added: a run stopped before the
+// manifest was written never started the member there, so the host is
+// prepared as for an addition.
+func (j *replaceJob) rejoin(ctx context.Context, pl replacePlan, manifest string, out *replaceOutcome) (uint64, []string, error) {
+	present, err := j.checkNewHost(ctx, true)
+	if err != nil {
+		return 0, nil, err
+	}
+	if !present {
+		if err := j.prepare(ctx, manifest, out); err != nil {
+			return 0, nil, err
+		}
+	}
+	newID, _ := strconv.ParseUint(pl.new.ID, 16, 64)
+	var oldClients []string
+	if rec, _ := j.readRecord(ctx); rec != nil {
+		oldClients = []string{"https://" + net.JoinHostPort(urlHost(rec.OldPeer), "2379")}
+	}
+	return newID, oldClients, nil
+}
+
+// finish starts and promotes the learner, waits until every member is
+// healthy, points the API servers away from the old member, and removes
+// the replacement's record.
+func (j *replaceJob) finish(ctx context.Context, newID uint64, manifest string, oldClients []string, out *replaceOutcome) (Result, error) {
+	out.changed = true
+	out.data["new"].(map[string]any)["id"] = strconv.FormatUint(newID, 16)
+	if err := j.join(ctx, newID, manifest); err != nil {
+		return out.fail(fmt.Errorf("new member %s on %s (a learner: it does not count toward quorum; re-run to finish): %w", j.newName, j.p.NewHost, err))
+	}
+	j.t.Log.Info("promoted etcd member", zap.String("member", j.newName))
+	c, err := j.settle(ctx)
+	if c != nil {
+		out.data["members"] = asData(c)["members"]
+	}
+	if err != nil {
+		return out.fail(err)
 	}
 	fixed, err := j.fixAPIServers(ctx, oldClients)
-	data["apiservers_updated"] = fixed
+	out.data["apiservers_updated"] = fixed
 	if err != nil {
-		return fail(fmt.Errorf("update --etcd-servers: %w", err))
+		return out.fail(fmt.Errorf("update --etcd-servers: %w", err))
 	}
 	if _, err := runScript(ctx, j.newConn, `rm -f -- "$1"`, replaceRecordPath); err != nil {
-		return fail(err)
+		return out.fail(err)
 	}
-	return Result{Changed: true, Data: data, Msg: fmt.Sprintf("replaced %s with %s (%s); %s", rp.Member, j.newName, j.newPeer(), summary(c))}, nil
+	return Result{Changed: true, Data: out.data, Msg: fmt.Sprintf("replaced %s with %s (%s); %s", j.p.Member, j.newName, j.newPeer(), summary(c))}, nil
 }

@@ -73,6 +73,19 @@ func (p *RestartPodsParams) list(ctx context.Context, t *Target) ([]corev1.Pod, 
 	return out, nil
 }
 
+// matching lists the pods of the selector; done is the step's whole
+// result when listing failed or nothing matches.
+func (p *RestartPodsParams) matching(ctx context.Context, t *Target) (pods []corev1.Pod, done *Result, err error) {
+	pods, err = p.list(ctx, t)
+	switch {
+	case err != nil:
+		return nil, &Result{}, err
+	case len(pods) == 0:
+		return nil, &Result{Msg: "no pods match " + p.Selector}, nil
+	}
+	return pods, nil, nil
+}
+
 func names(pods []corev1.Pod) []string {
 	out := make([]string, len(pods))
 	for i, p := range pods {
@@ -84,12 +97,9 @@ func names(pods []corev1.Pod) []string {
 // Check lists the pods that would be restarted.
 func (RestartPods) Check(ctx context.Context, t *Target, p Params) (Result, error) {
 	rp := p.(*RestartPodsParams)
-	pods, err := rp.list(ctx, t)
-	if err != nil {
-		return Result{}, err
-	}
-	if len(pods) == 0 {
-		return Result{Msg: "no pods match " + rp.Selector}, nil
+	pods, done, err := rp.matching(ctx, t)
+	if done != nil {
+		return *done, err
 	}
 	return Result{Changed: true, Msg: fmt.Sprintf("would restart %d pod(s) one at a time: %s", len(pods), strings.Join(names(pods), ", "))}, nil
 }
@@ -97,12 +107,9 @@ func (RestartPods) Check(ctx context.Context, t *Target, p Params) (Result, erro
 // Run restarts the pods.
 func (RestartPods) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	rp := p.(*RestartPodsParams)
-	pods, err := rp.list(ctx, t)
-	if err != nil {
-		return Result{}, err
-	}
-	if len(pods) == 0 {
-		return Result{Msg: "no pods match " + rp.Selector}, nil
+	pods, none, err := rp.matching(ctx, t)
+	if none != nil {
+		return *none, err
 	}
 	var notReady []string
 	for i := range pods {

@@ -134,28 +134,46 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 		return events.Failed, modules.Result{}, err
 	}
 
+	call := step.Module.Run
+	if check {
+		call = checker.Check
+	}
+	res, err := e.attempts(ctx, sc, si, step, hs, log, func(ctx context.Context) (modules.Result, error) { return call(ctx, target, params) })
+	if err != nil {
+		if errors.Is(err, failure.ErrUnknownOutcome) {
+			return events.Unknown, res, err
+		}
+		return events.Failed, res, err
+	}
+	e.record(step, si, hs, check, params, res)
+	if res.Changed {
+		return events.Changed, res, nil
+	}
+	return events.OK, res, nil
+}
+
+// attempts calls the module (call) with the step's retries: each attempt
+// bounded by the step's timeout, concluded (register, until, changed_when,
+// failed_when), and retried after a backoff only when its error is
+// retryable or until did not hold yet.
+func (e *engine) attempts(ctx context.Context, sc *scope, si int, step *playbook.Step, hs *hostState, log *zap.Logger, call func(context.Context) (modules.Result, error)) (modules.Result, error) {
 	delay := step.Delay
 	if delay == 0 && step.Retries > 0 {
 		delay = DefaultRetryDelay
 	}
-	var res modules.Result
 	for attempt := 1; ; attempt++ {
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if step.Timeout > 0 {
 			actx, cancel = context.WithTimeout(ctx, step.Timeout)
 		}
-		if check {
-			res, err = guard(log, step.Module.Name(), func() (modules.Result, error) { return checker.Check(actx, target, params) })
-		} else {
-			res, err = guard(log, step.Module.Name(), func() (modules.Result, error) { return step.Module.Run(actx, target, params) })
-		}
+		res, err := guard(log, step.Module.Name(), func() (modules.Result, error) { return call(actx) })
 		cancel()
 		if err != nil && step.Timeout > 0 && errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("timed out after %s: %w", step.Timeout, err)
 		}
 		err = e.conclude(step, hs, &res, err)
 		if err == nil || attempt > step.Retries || ctx.Err() != nil || !(failure.IsRetryable(err) || errors.Is(err, errUntil)) {
-			break
+			return res, err
 		}
 		wait := backoff(delay, step.Backoff, attempt)
 		shown := err
@@ -170,12 +188,11 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 		case <-e.opts.Clock.After(wait):
 		}
 	}
-	if err != nil {
-		if errors.Is(err, failure.ErrUnknownOutcome) {
-			return events.Unknown, res, err
-		}
-		return events.Failed, res, err
-	}
+}
+
+// record keeps what a successful step leaves in the runner: the facts it
+// set, the handlers it notified, and its entry on the rollback stack.
+func (e *engine) record(step *playbook.Step, si int, hs *hostState, check bool, params modules.Params, res modules.Result) {
 	if len(res.Vars) > 0 {
 		for k, v := range res.Vars {
 			hs.facts[k] = v
@@ -192,10 +209,6 @@ func (e *engine) execute(ctx context.Context, sc *scope, si int, step *playbook.
 			hs.rollback = append(hs.rollback, rollbackEntry{step: step, params: params, result: journaled(res), undoer: undoer, si: si})
 		}
 	}
-	if res.Changed {
-		return events.Changed, res, nil
-	}
-	return events.OK, res, nil
 }
 
 // conclude registers the attempt's result and applies failed_when,
