@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/kubeplay/kubeplay/failure"
-	"github.com/kubeplay/kubeplay/modules"
 	"github.com/kubeplay/kubeplay/secret"
 	"github.com/kubeplay/kubeplay/test/lab"
+	"github.com/kubeplay/kubeplay/transport"
 	"github.com/kubeplay/kubeplay/transport/ssh"
 )
 
@@ -21,7 +21,7 @@ func TestLabBecome(t *testing.T) {
 	n, _ := l.Node("w1")
 	const pw = "Sud0-pa55'word $(x)"
 	l.SudoUsers(t, n.Name, pw)
-	as := func(user string, become bool, password string) modules.Conn {
+	as := func(user string, become bool, password string) transport.Conn {
 		t.Helper()
 		h := labHost(l, n)
 		h.User, h.Become = user, become
@@ -37,12 +37,12 @@ func TestLabBecome(t *testing.T) {
 	// no argv while the command runs
 	conn := as("ops", true, pw)
 	type res struct {
-		r   modules.ExecResult
+		r   transport.ExecResult
 		err error
 	}
 	done := make(chan res, 1)
 	go func() {
-		r, err := conn.Exec(ctx, modules.Cmd{Shell: `id -u; sleep 2; cat`, Stdin: strings.NewReader("step data\n")})
+		r, err := conn.Exec(ctx, transport.Cmd{Shell: `id -u; sleep 2; cat`, Stdin: strings.NewReader("step data\n")})
 		done <- res{r, err}
 	}()
 	// look while the command runs (its sleep is up)
@@ -69,17 +69,17 @@ func TestLabBecome(t *testing.T) {
 		t.Fatalf("ReadFile through sudo: %v", err)
 	}
 	// environment values reach the root command
-	r, err := conn.Exec(ctx, modules.Cmd{Shell: `echo "$TOKEN"`, Env: map[string]secret.String{"TOKEN": secret.New("tok")}})
+	r, err := conn.Exec(ctx, transport.Cmd{Shell: `echo "$TOKEN"`, Env: map[string]secret.String{"TOKEN": secret.New("tok")}})
 	if err != nil || r.Stdout != "tok\n" {
 		t.Fatalf("env through sudo: %+v %v", r, err)
 	}
 
 	// NOPASSWD: no password needed
-	if r, err := as("nopw", true, "").Exec(ctx, modules.Cmd{Argv: []string{"id", "-u"}}); err != nil || r.Stdout != "0\n" {
+	if r, err := as("nopw", true, "").Exec(ctx, transport.Cmd{Argv: []string{"id", "-u"}}); err != nil || r.Stdout != "0\n" {
 		t.Fatalf("nopasswd become: %+v %v", r, err)
 	}
 	// become: false stays the login user
-	if r, err := as("ops", false, pw).Exec(ctx, modules.Cmd{Argv: []string{"id", "-un"}}); err != nil || r.Stdout != "ops\n" {
+	if r, err := as("ops", false, pw).Exec(ctx, transport.Cmd{Argv: []string{"id", "-un"}}); err != nil || r.Stdout != "ops\n" {
 		t.Fatalf("no become: %+v %v", r, err)
 	}
 
@@ -87,7 +87,7 @@ func TestLabBecome(t *testing.T) {
 	// retryable, and the password is not in the error
 	for name, p := range map[string]string{"wrong password": "nope-" + pw, "no password": ""} {
 		start := time.Now()
-		_, err := as("ops", true, p).Exec(ctx, modules.Cmd{Argv: []string{"id", "-u"}})
+		_, err := as("ops", true, p).Exec(ctx, transport.Cmd{Argv: []string{"id", "-u"}})
 		if !errors.Is(err, ssh.ErrBecome) || failure.IsRetryable(err) {
 			t.Fatalf("%s: want a final ErrBecome, got %v", name, err)
 		}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/kubeplay/kubeplay/failure"
 	"github.com/kubeplay/kubeplay/inventory"
-	"github.com/kubeplay/kubeplay/modules"
+	"github.com/kubeplay/kubeplay/transport"
 	"github.com/kubeplay/kubeplay/transport/ssh"
 )
 
@@ -166,7 +166,7 @@ func TestHandshakeAndChannelOpenHangsAreBounded(t *testing.T) {
 			if err != nil {
 				t.Fatalf("handshake: %v", err)
 			}
-			_, err = conn.Exec(ctx, modules.Cmd{Argv: []string{"true"}})
+			_, err = conn.Exec(ctx, transport.Cmd{Argv: []string{"true"}})
 			if err == nil || !failure.IsRetryable(err) || errors.Is(err, failure.ErrUnknownOutcome) {
 				t.Fatalf("channel open that never answers: want a retryable error (the command never started), got %v", err)
 			}
@@ -215,7 +215,7 @@ func testExecTimeout(t *testing.T, addr, kh, key string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = conn.Exec(ctx, modules.Cmd{Shell: "sleep 30; echo done"})
+	_, err = conn.Exec(ctx, transport.Cmd{Shell: "sleep 30; echo done"})
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("Exec returned after %s", took)
 	}

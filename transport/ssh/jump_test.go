@@ -9,15 +9,15 @@ import (
 	"testing"
 
 	"github.com/kubeplay/kubeplay/inventory"
-	"github.com/kubeplay/kubeplay/modules"
 	"github.com/kubeplay/kubeplay/test/lab"
+	"github.com/kubeplay/kubeplay/transport"
 	"github.com/kubeplay/kubeplay/transport/ssh"
 )
 
 // clientIP is the address the host's sshd saw the connection come from.
-func clientIP(t *testing.T, conn modules.Conn) string {
+func clientIP(t *testing.T, conn transport.Conn) string {
 	t.Helper()
-	r, err := conn.Exec(context.Background(), modules.Cmd{Shell: `echo $SSH_CONNECTION`})
+	r, err := conn.Exec(context.Background(), transport.Cmd{Shell: `echo $SSH_CONNECTION`})
 	if err != nil || r.RC != 0 {
 		t.Fatalf("%+v %v", r, err)
 	}

@@ -15,9 +15,9 @@ import (
 
 	"github.com/kubeplay/kubeplay/failure"
 	"github.com/kubeplay/kubeplay/inventory"
-	"github.com/kubeplay/kubeplay/modules"
 	"github.com/kubeplay/kubeplay/secret"
 	"github.com/kubeplay/kubeplay/test/lab"
+	"github.com/kubeplay/kubeplay/transport"
 	"github.com/kubeplay/kubeplay/transport/ssh"
 )
 
@@ -43,7 +43,7 @@ func TestLabExecEveryNode(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", n.Name, err)
 		}
-		r, err := conn.Exec(ctx, modules.Cmd{Argv: []string{"hostname"}})
+		r, err := conn.Exec(ctx, transport.Cmd{Argv: []string{"hostname"}})
 		if err != nil || r.RC != 0 {
 			t.Fatalf("%s: %+v %v", n.Name, r, err)
 		}
@@ -53,11 +53,11 @@ func TestLabExecEveryNode(t *testing.T) {
 		}
 		seen[name] = true
 		// quoting: a hostile argument stays one inert word
-		r, err = conn.Exec(ctx, modules.Cmd{Argv: []string{"printf", "%s", `a'b"c $(touch /tmp/pwned) | ; *`}})
+		r, err = conn.Exec(ctx, transport.Cmd{Argv: []string{"printf", "%s", `a'b"c $(touch /tmp/pwned) | ; *`}})
 		if err != nil || r.Stdout != `a'b"c $(touch /tmp/pwned) | ; *` {
 			t.Fatalf("quoting: %q %v", r.Stdout, err)
 		}
-		r, _ = conn.Exec(ctx, modules.Cmd{Shell: "exit 7"})
+		r, _ = conn.Exec(ctx, transport.Cmd{Shell: "exit 7"})
 		if r.RC != 7 {
 			t.Fatalf("rc %d", r.RC)
 		}
@@ -137,7 +137,7 @@ func TestLabDeadSSHDAndDroppedCommand(t *testing.T) {
 	// the connection drops mid-command: the outcome is unknown, not failed
 	done := make(chan error, 1)
 	go func() {
-		_, err := conn.Exec(ctx, modules.Cmd{Shell: "echo started; sleep 30"})
+		_, err := conn.Exec(ctx, transport.Cmd{Shell: "echo started; sleep 30"})
 		done <- err
 	}()
 	waitRunning(t, l, n.Name, "sleep")
@@ -171,7 +171,7 @@ func TestLabBlackholeCaughtByKeepalive(t *testing.T) {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		_, err := conn.Exec(ctx, modules.Cmd{Shell: "sleep 60"})
+		_, err := conn.Exec(ctx, transport.Cmd{Shell: "sleep 60"})
 		done <- err
 	}()
 	waitRunning(t, l, n.Name, "sleep")
@@ -206,9 +206,9 @@ func TestLabSecretsNeverInArgv(t *testing.T) {
 		t.Fatal(err)
 	}
 	const value = "tok-7f3a9-very-secret"
-	done := make(chan modules.ExecResult, 1)
+	done := make(chan transport.ExecResult, 1)
 	go func() {
-		r, err := conn.Exec(ctx, modules.Cmd{Shell: `sleep 3; printf '%s|' "$TOKEN"; cat`,
+		r, err := conn.Exec(ctx, transport.Cmd{Shell: `sleep 3; printf '%s|' "$TOKEN"; cat`,
 			Env: map[string]secret.String{"TOKEN": secret.New(value)}, Stdin: strings.NewReader(value + "-stdin")})
 		if err != nil {
 			t.Error(err)
@@ -222,7 +222,7 @@ func TestLabSecretsNeverInArgv(t *testing.T) {
 	// read every command line on the machine until the step is seen running
 	sawStep := false
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !sawStep; {
-		ps, err := watch.Exec(ctx, modules.Cmd{Shell: `for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' < $f; echo; done`})
+		ps, err := watch.Exec(ctx, transport.Cmd{Shell: `for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' < $f; echo; done`})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,7 +238,7 @@ func TestLabSecretsNeverInArgv(t *testing.T) {
 	if r.Stdout != value+"|"+value+"-stdin" {
 		t.Fatalf("secret did not reach the command: %q", r.Stdout)
 	}
-	left, _ := watch.Exec(ctx, modules.Cmd{Shell: "ls -a /tmp | grep -c kubeplay-env || true"})
+	left, _ := watch.Exec(ctx, transport.Cmd{Shell: "ls -a /tmp | grep -c kubeplay-env || true"})
 	if strings.TrimSpace(left.Stdout) != "0" {
 		t.Fatalf("env file left behind: %s", left.Stdout)
 	}
@@ -302,7 +302,7 @@ func TestLabReplacedHostReusingIP(t *testing.T) {
 		t.Fatalf("with the new key recorded: %v", err)
 	}
 	defer conn.(interface{ Close() error }).Close()
-	if r, err := conn.Exec(ctx, modules.Cmd{Argv: []string{"hostname"}}); err != nil || strings.TrimSpace(r.Stdout) != "tx4" {
+	if r, err := conn.Exec(ctx, transport.Cmd{Argv: []string{"hostname"}}); err != nil || strings.TrimSpace(r.Stdout) != "tx4" {
 		t.Fatalf("%+v %v", r, err)
 	}
 }
