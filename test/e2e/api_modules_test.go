@@ -126,6 +126,9 @@ name: pods
 plays:
   - hosts: localhost
     steps:
+      # a lab that just came up may still be starting CoreDNS, and
+      # restart-pods refuses pods that are not all Ready
+      - wait-pods-ready: {selector: k8s-app=kube-dns, timeout: 2m, interval: 500ms}
       - name: restart
         restart-pods: {selector: k8s-app=kube-dns, timeout: 60s, interval: 500ms}
         register: restarted
