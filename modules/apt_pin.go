@@ -259,7 +259,7 @@ func (AptPin) state(ctx context.Context, t *Target, p *AptPinParams, tool pkgToo
 	out := map[string]*pkgState{}
 	for _, n := range names {
 		st := &pkgState{held: heldSet[n]}
-		if _, isYum := tool.(yumTool); isYum && p.hold() && !st.held {
+		if _, isYum := tool.(yumTool); isYum && p.Hold && !st.held {
 			return nil, nil, fmt.Errorf("%s is not excluded by any yum repository: on %s hosts the kubernetes repository's exclude= line is the hold (as the docs set it up); add %s to it, or set hold: false", n, tool.name(), n)
 		}
 		if st.installed, err = tool.installed(ctx, t.Conn, n); err != nil {
@@ -283,9 +283,6 @@ func (AptPin) state(ctx context.Context, t *Target, p *AptPinParams, tool pkgToo
 	}
 	return out, names, nil
 }
-
-func (p *AptPinParams) hold() bool   { return p.Hold }
-func (p *AptPinParams) update() bool { return p.Update }
 
 func describe(names []string, st map[string]*pkgState) (string, map[string]any, bool) {
 	var msgs []string
@@ -327,7 +324,7 @@ func (a AptPin) Check(ctx context.Context, t *Target, p Params) (Result, error) 
 	}
 	msg, data, changed := describe(names, st)
 	for _, n := range names {
-		if ap.hold() && !st[n].held {
+		if ap.Hold && !st[n].held {
 			changed = true
 			msg += "; would hold " + n
 		}
@@ -345,7 +342,7 @@ func (a AptPin) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if ap.update() {
+	if ap.Update {
 		if err := tool.update(ctx, t.Conn); err != nil {
 			return Result{}, err
 		}
@@ -357,7 +354,7 @@ func (a AptPin) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 	msg, data, needInstall := describe(names, st)
 	needHold := false
 	for _, n := range names {
-		needHold = needHold || (ap.hold() && !st[n].held)
+		needHold = needHold || (ap.Hold && !st[n].held)
 	}
 	if !needInstall && !needHold {
 		return Result{Msg: msg, Data: data}, nil
@@ -371,7 +368,7 @@ func (a AptPin) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 			return Result{Data: data}, err
 		}
 	}
-	if ap.hold() {
+	if ap.Hold {
 		if err := tool.hold(ctx, t.Conn, names); err != nil {
 			return Result{Data: data}, err
 		}
@@ -386,7 +383,7 @@ func (a AptPin) Run(ctx context.Context, t *Target, p Params) (Result, error) {
 		if after[n].installed != st[n].target {
 			return Result{Data: data}, fmt.Errorf("%s: installed %q after the install, want %q", n, after[n].installed, st[n].target)
 		}
-		if ap.hold() && !after[n].held {
+		if ap.Hold && !after[n].held {
 			return Result{Data: data}, fmt.Errorf("%s is not held after the hold", n)
 		}
 	}
