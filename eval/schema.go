@@ -112,7 +112,10 @@ type Host struct {
 // Inventory is the `inventory` object of the environment.
 type Inventory struct {
 	Groups map[string][]string `expr:"groups"`
-	Hosts  []string            `expr:"hosts"`
+	// Roles are the resolved roles' hosts (control_plane, workers, etcd,
+	// nodes; empty when a role has none).
+	Roles map[string][]string `expr:"roles"`
+	Hosts []string            `expr:"hosts"`
 }
 
 // RunInfo is the `run` object of the environment.

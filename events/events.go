@@ -37,6 +37,9 @@ const (
 	RollbackEnd   Type = "rollback.end"
 	HandlerStart  Type = "handler.start"
 	Lock          Type = "lock" // the cluster lock was taken, taken over or lost (Msg says which)
+	// InventoryCheck says how the targeted hosts compared with the
+	// cluster's Nodes before the run (Msg: ok, skipped, or not made).
+	InventoryCheck Type = "inventory.check"
 )
 
 // Outcome of a step on a host.

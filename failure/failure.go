@@ -15,6 +15,7 @@ const (
 	ExitValidation  = 2 // playbook, inventory or parameter validation failed; nothing was touched
 	ExitHostFailed  = 3 // at least one host failed a step beyond the play's tolerance
 	ExitLockHeld    = 4 // another run holds the cluster lock
+	ExitNoCluster   = 5 // the cluster's API could not be read (inventory check, from-cluster)
 	ExitInterrupted = 130
 )
 
@@ -29,6 +30,9 @@ var (
 	ErrInterrupted = errors.New("interrupted")
 	// ErrLockHeld marks a run refused because another run holds the lock.
 	ErrLockHeld = errors.New("cluster lock held")
+	// ErrNoCluster: a command that must read the cluster's API could not
+	// (no kubeconfig, or the API server did not answer).
+	ErrNoCluster = errors.New("no cluster access")
 	// ErrAbort stops a retry loop at once, whatever the remaining attempts.
 	ErrAbort = errors.New("aborted")
 	// ErrAssertion marks an assert step whose condition did not hold.
@@ -122,6 +126,8 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	case errors.Is(err, ErrLockHeld):
 		return ExitLockHeld
+	case errors.Is(err, ErrNoCluster):
+		return ExitNoCluster
 	case errors.Is(err, ErrInternal), errors.Is(err, ErrJournal):
 		return ExitError
 	case errors.As(err, &re):

@@ -108,10 +108,13 @@ type Inventory struct {
 	Defaults   map[string]any // lowest-precedence variables
 	Bastion    *Bastion
 	Kubeconfig *KubeconfigSource
-	hosts      map[string]*Host
-	order      []string
-	groups     map[string]*Group
-	gorder     []string
+	// RoleMap is the inventory's roles mapping: a host pattern per role.
+	RoleMap map[string]string
+	roles   map[string]Role // resolved (ResolveRoles)
+	hosts   map[string]*Host
+	order   []string
+	groups  map[string]*Group
+	gorder  []string
 }
 
 // New returns an empty inventory with the implicit "all" group.

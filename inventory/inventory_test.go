@@ -158,3 +158,63 @@ hosts:
 		}
 	}
 }
+
+func TestHostRanges(t *testing.T) {
+	cases := map[string][]string{
+		"node1":               {"node1"},
+		"w-[01:04]":           {"w-01", "w-02", "w-03", "w-04"},
+		"n[1:3].example":      {"n1.example", "n2.example", "n3.example"},
+		"n[01:10:3]":          {"n01", "n04", "n07", "n10"},
+		"db-[a:c]":            {"db-a", "db-b", "db-c"},
+		"x[y:B]":              {"xy", "xz", "xA", "xB"},
+		"r[a:b]-[1:2]":        {"ra-1", "ra-2", "rb-1", "rb-2"},
+		"n[:2]":               {"n0", "n1", "n2"},
+		"literal[brackets]":   {"literal[brackets]"},
+		"[2001:db8::1]-proxy": nil, // not a range: error below
+	}
+	for in, want := range cases {
+		got, err := expandRange(in)
+		if want == nil {
+			if err == nil {
+				t.Errorf("%s: expanded to %v, want an error", in, got)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"n[3:1]", "n[1:]", "n[1:2:0]", "n[1:2:3:4]", "n[01:100]", "n[a:3]", "n[c:a]", "n[0:99999]", "n[0:99][0:999]"} {
+		if got, err := expandRange(bad); err == nil {
+			t.Errorf("%s: expanded to %d hosts, want an error", bad, len(got))
+		}
+	}
+}
+
+func TestAnsibleYAMLHostRanges(t *testing.T) {
+	inv, err := Parse("ranges.yaml", []byte(`all:
+  children:
+    kube_node:
+      hosts:
+        w-[01:03]:
+          ansible_user: ops
+        w-[a:b]:
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := inv.Match("kube_node")
+	if want := []string{"w-01", "w-02", "w-03", "w-a", "w-b"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("kube_node: %v", got)
+	}
+	if h, _ := inv.Host("w-02"); h.Address != "w-02" || h.User != "ops" {
+		t.Errorf("w-02: address %q user %q: a range's vars belong to each of its hosts", h.Address, h.User)
+	}
+	if h, _ := inv.Host("w-a"); h.User != "root" {
+		t.Errorf("w-a user %q", h.User)
+	}
+	_, err = Parse("bad.yaml", []byte("all:\n  hosts:\n    w-[04:01]:\n"))
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:3") {
+		t.Errorf("reversed range: %v, want an error located at bad.yaml:3", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -106,6 +107,18 @@ func (inv *Inventory) native(root *ytree.Node, d *diag.List) {
 				d.At(kv.Tok, "kubeconfig: from_host is required")
 			}
 			inv.Kubeconfig = &k
+		case "roles":
+			var m map[string]string
+			ytree.Decode(kv.Val, &m, nil, nil, d)
+			for r, p := range m {
+				if !slices.Contains(RoleNames(), r) {
+					d.At(kv.Tok, "roles: %q is not a role (roles: %s)", r, strings.Join(RoleNames(), ", "))
+				}
+				if strings.TrimSpace(p) == "" {
+					d.At(kv.Tok, "roles: %s: empty host pattern", r)
+				}
+			}
+			inv.RoleMap = m
 		case "hosts":
 			if !isMap(kv, "a mapping of host names to their settings (hosts: {cp1: {address: 10.0.0.11}})", d) {
 				continue
@@ -135,7 +148,7 @@ func (inv *Inventory) native(root *ytree.Node, d *diag.List) {
 				inv.SetGroupVars(g.Name, gs.Vars)
 			}
 		default:
-			d.At(kv.Tok, "unknown key %q (allowed: bastion, defaults, groups, hosts, kubeconfig)", kv.Name)
+			d.At(kv.Tok, "unknown key %q (allowed: bastion, defaults, groups, hosts, kubeconfig, roles)", kv.Name)
 		}
 	}
 	for _, g := range inv.gorder {
@@ -189,16 +202,23 @@ func (inv *Inventory) ansibleGroup(name string, n *ytree.Node, d *diag.List) {
 				continue
 			}
 			for _, h := range kv.Val.Keys {
-				if name == "all" {
-					inv.AddHost(h.Name)
-				} else {
-					inv.AddToGroup(name, h.Name)
+				names, err := expandRange(h.Name)
+				if err != nil {
+					d.At(h.Tok, "%v", err)
+					continue
 				}
+				var vars map[string]any
 				if h.Val != nil && h.Val.Kind != ytree.Null {
-					var vars map[string]any
 					ytree.Decode(h.Val, &vars, nil, nil, d)
+				}
+				for _, hn := range names {
+					if name == "all" {
+						inv.AddHost(hn)
+					} else {
+						inv.AddToGroup(name, hn)
+					}
 					for k, v := range vars {
-						inv.hosts[h.Name].Vars[k] = v
+						inv.hosts[hn].Vars[k] = v
 					}
 				}
 			}
@@ -368,38 +388,6 @@ func iniValue(v string) any {
 		return false
 	}
 	return v
-}
-
-// MaxRange is the most hosts one INI range (node[1:100]) expands to.
-const MaxRange = 10000
-
-var rangeRe = regexp.MustCompile(`^(.*)\[(\d+):(\d+)\](.*)$`)
-
-// expandRange expands "node[01:03]" into node01, node02, node03.
-func expandRange(h string) ([]string, error) {
-	m := rangeRe.FindStringSubmatch(h)
-	if m == nil {
-		return []string{h}, nil
-	}
-	a, errA := strconv.Atoi(m[2])
-	b, errB := strconv.Atoi(m[3])
-	switch {
-	case errA != nil || errB != nil:
-		return nil, fmt.Errorf("host range %q: bounds are not numbers", h)
-	case b < a:
-		return nil, fmt.Errorf("host range %q: end before start", h)
-	case b-a >= MaxRange:
-		return nil, fmt.Errorf("host range %q: %d hosts, at most %d in one range", h, b-a+1, MaxRange)
-	}
-	width := 0
-	if strings.HasPrefix(m[2], "0") && len(m[2]) > 1 {
-		width = len(m[2])
-	}
-	var out []string
-	for i := a; i <= b; i++ {
-		out = append(out, fmt.Sprintf("%s%0*d%s", m[1], width, i, m[4]))
-	}
-	return out, nil
 }
 
 // finalize resolves each host's connection settings from its variables

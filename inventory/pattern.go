@@ -16,8 +16,8 @@ var ErrNoHosts = errors.New("pattern matches no hosts")
 // (for a single group term: the group's order).
 //
 // Terms are separated by "," (or ":" when unambiguous): names, globs
-// ("web*"), "~regex", groups, "group[0]", "group[1:]", "group[-1]", "all"
-// or "*". A term prefixed with "&" intersects, one prefixed with "!"
+// ("web*"), "~regex", groups, roles ("role:control_plane", see
+// ResolveRoles), "group[0]", "group[1:]", "group[-1]", "all" or "*". A term prefixed with "&" intersects, one prefixed with "!"
 // excludes. As in Ansible, unions are taken first, then intersections, then
 // exclusions.
 func (inv *Inventory) Match(pattern string) ([]string, error) {
@@ -102,8 +102,15 @@ func splitPattern(p string) []string {
 		sep = ":"
 	}
 	var out []string
-	for _, t := range strings.Split(p, sep) {
-		if t = strings.TrimSpace(t); t != "" {
+	parts := strings.Split(p, sep)
+	for i := 0; i < len(parts); i++ {
+		t := strings.TrimSpace(parts[i])
+		// "role:NAME" is one term, also where ":" separates terms
+		if sep == ":" && strings.TrimLeft(t, "&!") == strings.TrimSuffix(rolePrefix, ":") && i+1 < len(parts) {
+			i++
+			t += ":" + strings.TrimSpace(parts[i])
+		}
+		if t != "" {
 			out = append(out, t)
 		}
 	}
@@ -136,6 +143,13 @@ func (inv *Inventory) term(t string) ([]string, error) {
 			return nil, err
 		}
 		return slice(base, m[2], m[3] != "", m[4], t)
+	}
+	if name, ok := strings.CutPrefix(t, rolePrefix); ok {
+		r, err := inv.Role(name)
+		if err != nil {
+			return nil, fmt.Errorf("host pattern %q: %w", t, err)
+		}
+		return r.Hosts, nil
 	}
 	if _, ok := inv.groups[t]; ok {
 		return inv.GroupHosts(t), nil

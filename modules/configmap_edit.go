@@ -38,7 +38,7 @@ type ConfigMapEditParams struct {
 	Names     []string          `yaml:"candidates" doc:"names to try in order, the first that exists is edited (kubelet-config, kubelet-config-1.37)"`
 	Key       string            `yaml:"key" required:"true" doc:"the data key holding the text (ClusterConfiguration, kubelet, config.conf, Corefile)"`
 	Select    yamledit.Selector `yaml:"select" doc:"YAML: which document of the key's text"`
-	Ops       []yamledit.Op     `yaml:"ops" doc:"YAML edits (as yaml-edit): set, delete, merge, append, remove_item"`
+	Ops       []yamledit.Op     `yaml:"ops" doc:"YAML edits (as yaml-edit): set, delete, merge, append, remove_item, set-arg (a kubeadm component's extraArgs in the shape of the document's version: a mapping in v1beta3, a list in v1beta4)"`
 	TextOps   []TextOp          `yaml:"text_ops" doc:"text edits (Corefile): {regexp, replace} or {after, insert}"`
 }
 

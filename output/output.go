@@ -142,7 +142,7 @@ func (t *Text) Emit(e events.Event) {
 		if e.Diff != "" {
 			fmt.Fprintln(t.w, indent(e.Diff, "    "))
 		}
-	case events.Lock:
+	case events.Lock, events.InventoryCheck:
 		fmt.Fprintf(t.w, "%s\n", e.Msg)
 	case events.Retry:
 		fmt.Fprintf(t.w, "  %-10s %s %s: %s\n", t.paint(yellow, "retrying:"), e.Host, e.Msg, e.Error)

@@ -61,31 +61,28 @@ func TestRunTimeDecodeErrorAfterChangesIsNotExit2(t *testing.T) {
 	}
 }
 
-// A play whose hosts only fail to resolve after an earlier play ran stops
-// the run partway: exit 3, not 2.
-func TestPlayErrorAfterEarlierPlaysIsNotExit2(t *testing.T) {
-	h := newHarness()
-	yml := header + `plays:
+// Every play's hosts resolve before the first play runs: a later play
+// whose pattern (or role) matches nothing refuses the whole run with exit
+// 2, and the first play's step never runs. (Before, the run stopped
+// halfway, after the first play had changed its hosts: exit 3.)
+func TestPlayHostsResolveBeforeTheFirstPlay(t *testing.T) {
+	for _, pattern := range []string{"nosuchgroup", "role:control_plane"} {
+		h := newHarness()
+		yml := header + `plays:
   - hosts: nodes
     steps:
       - fake: {tag: a, changed: true}
-  - hosts: 'nosuchgroup'
+  - hosts: '` + pattern + `'
     steps:
       - fake: {tag: b}
 `
-	_, err := h.run(t, yml, hostsInv(t, 1), nil)
-	if err == nil || failure.ExitCode(err) != failure.ExitHostFailed {
-		t.Fatalf("want exit 3, got %v (exit %d)", err, failure.ExitCode(err))
-	}
-	// the same error before anything ran is a validation error
-	yml = header + `plays:
-  - hosts: 'nosuchgroup'
-    steps:
-      - fake: {tag: b}
-`
-	_, err = h.run(t, yml, hostsInv(t, 1), nil)
-	if failure.ExitCode(err) != failure.ExitValidation {
-		t.Fatalf("want exit 2 before anything ran, got %v (exit %d)", err, failure.ExitCode(err))
+		_, err := h.run(t, yml, hostsInv(t, 1), nil)
+		if failure.ExitCode(err) != failure.ExitValidation || !strings.Contains(err.Error(), pattern) {
+			t.Fatalf("%s: want exit 2 naming it, got %v (exit %d)", pattern, err, failure.ExitCode(err))
+		}
+		if n := len(h.calls.all()); n != 0 {
+			t.Fatalf("%s: steps ran before the refusal: %v", pattern, h.calls.all())
+		}
 	}
 }
 

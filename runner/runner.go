@@ -59,6 +59,10 @@ type Options struct {
 	Redactor *secret.Redactor
 	// Resume continues an earlier run: steps it finished are not run again.
 	Resume *Resume
+	// InventoryCheck is what the check of the inventory against the
+	// cluster's Nodes found before the run ("ok ...", "skipped ..."): the
+	// journal records it after run.start.
+	InventoryCheck string
 }
 
 // ErrNoConnector is returned when a step needs a host connection and none
@@ -134,9 +138,16 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 	if opts.Sink == nil {
 		e.sink = &redactingSink{next: events.Multi{}, r: opts.Redactor}
 	}
-	e.invEnv = eval.Inventory{Groups: map[string][]string{}, Hosts: inv.HostNames()}
+	e.invEnv = eval.Inventory{Groups: map[string][]string{}, Roles: map[string][]string{}, Hosts: inv.HostNames()}
 	for _, g := range inv.GroupNames() {
 		e.invEnv.Groups[g] = inv.GroupHosts(g)
+	}
+	roles, err := inv.Roles()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", failure.ErrValidation, err)
+	}
+	for _, r := range roles {
+		e.invEnv.Roles[r.Name] = r.Hosts
 	}
 	if opts.StartAtStep != "" && !HasStep(pb, opts.StartAtStep) {
 		return nil, fmt.Errorf("%w: --start-at-step: no step is named %q", failure.ErrValidation, opts.StartAtStep)
@@ -150,6 +161,14 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 			return nil, fmt.Errorf("%w: --limit %q matches no hosts", failure.ErrValidation, opts.Limit)
 		}
 	}
+	// every play's hosts resolve before the first play runs: a pattern or
+	// a role that matches nothing never stops a run halfway
+	playHosts := make([][]string, len(pb.Plays))
+	for pi, play := range pb.Plays {
+		if playHosts[pi], err = e.resolvePlay(play); err != nil {
+			return nil, err
+		}
+	}
 	start := opts.Clock.Now()
 	e.begun = start
 	startEv := events.Event{Type: events.RunStart, Check: opts.Check}
@@ -157,9 +176,12 @@ func Run(ctx context.Context, pb *playbook.Playbook, inv *inventory.Inventory, o
 		startEv.Msg = "resumes run " + opts.Resume.From
 	}
 	e.emit(startEv)
+	if opts.InventoryCheck != "" {
+		e.emit(events.Event{Type: events.InventoryCheck, Msg: "INVENTORY check: " + opts.InventoryCheck})
+	}
 	ctx, e.stop = context.WithCancelCause(ctx)
 	defer e.stop(nil)
-	runErr := secret.RedactError(opts.Redactor, e.runGuarded(ctx, limit))
+	runErr := secret.RedactError(opts.Redactor, e.runGuarded(ctx, playHosts, limit))
 	end := events.Event{Type: events.RunEnd, Duration: opts.Clock.Now().Sub(start), Outcome: events.OK}
 	if runErr != nil {
 		end.Outcome, end.Error = events.Failed, runErr.Error()
@@ -206,14 +228,14 @@ func HasStep(pb *playbook.Playbook, title string) bool {
 
 // runGuarded is run, with a panic of the engine itself reported as an
 // internal error (exit 1) after run.end, instead of killing the process.
-func (e *engine) runGuarded(ctx context.Context, limit []string) (err error) {
+func (e *engine) runGuarded(ctx context.Context, playHosts [][]string, limit []string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			e.opts.Log.Error("engine panicked", zap.Any("panic", r), zap.Stack("stack"))
 			err = fmt.Errorf("%w: %v", failure.ErrInternal, r)
 		}
 	}()
-	err = e.run(ctx, limit)
+	err = e.run(ctx, playHosts, limit)
 	var re *failure.RunError
 	if err != nil && e.touched.Load() && errors.Is(err, failure.ErrValidation) && !errors.As(err, &re) {
 		// a play's hosts or serial that only resolved after earlier plays
@@ -223,17 +245,23 @@ func (e *engine) runGuarded(ctx context.Context, limit []string) (err error) {
 	return err
 }
 
-func (e *engine) run(ctx context.Context, limit []string) error {
+// resolvePlay resolves a play's host pattern (rendered with the params).
+func (e *engine) resolvePlay(play *playbook.Play) ([]string, error) {
+	pattern, err := PlayHosts(e.pb, play, e.params)
+	if err != nil {
+		return nil, fmt.Errorf("%w: play %q: %w", failure.ErrValidation, play.Name, err)
+	}
+	hosts, err := e.inv.Match(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("%w: play %q: %w", failure.ErrValidation, play.Name, err)
+	}
+	return hosts, nil
+}
+
+func (e *engine) run(ctx context.Context, playHosts [][]string, limit []string) error {
 	var failed []*failure.HostError
 	for pi, play := range e.pb.Plays {
-		pattern, err := PlayHosts(e.pb, play, e.params)
-		if err != nil {
-			return fmt.Errorf("%w: play %q: %w", failure.ErrValidation, play.Name, err)
-		}
-		hosts, err := e.inv.Match(pattern)
-		if err != nil {
-			return fmt.Errorf("%w: play %q: %w", failure.ErrValidation, play.Name, err)
-		}
+		hosts := slices.Clone(playHosts[pi])
 		if limit != nil {
 			hosts = slices.DeleteFunc(hosts, func(h string) bool { return !slices.Contains(limit, h) })
 		}

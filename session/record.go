@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,7 +34,12 @@ type runRecord struct {
 	Limit           string            `json:"limit,omitempty"`
 	Tags            []string          `json:"tags,omitempty"`
 	SkipTags        []string          `json:"skip_tags,omitempty"`
-	ResumedFrom     string            `json:"resumed_from,omitempty"`
+	Roles           map[string]string `json:"roles,omitempty"` // --role
+	// InventoryCheck says how the inventory compared with the cluster's
+	// Nodes before the run: "ok", "skipped (--skip-inventory-check)", or
+	// why it could not be made.
+	InventoryCheck string `json:"inventory_check,omitempty"`
+	ResumedFrom    string `json:"resumed_from,omitempty"`
 }
 
 func sum(b []byte) string {
@@ -49,14 +55,14 @@ func playbookBytes(ref string) ([]byte, error) {
 	return playbooks.Source(ref)
 }
 
-func newRecord(o Options, pb *playbook.Playbook, params, vars map[string]any) (*runRecord, error) {
+func newRecord(o Options, pb *playbook.Playbook, roles map[string]string, params, vars map[string]any) (*runRecord, error) {
 	ref, invPath := o.Playbook, o.Inventory
 	src, err := playbookBytes(ref)
 	if err != nil {
 		return nil, err
 	}
 	r := &runRecord{Playbook: ref, PlaybookSHA256: sum(src), Inventory: invPath, Params: map[string]any{},
-		ExtraVars: map[string]string{}, Limit: o.Limit, Tags: o.Tags, SkipTags: o.SkipTags}
+		ExtraVars: map[string]string{}, Limit: o.Limit, Tags: o.Tags, SkipTags: o.SkipTags, Roles: roles}
 	if _, err := os.Stat(ref); err == nil {
 		// a playbook file by its absolute path: --resume works from any
 		// directory
@@ -176,6 +182,9 @@ func reconcile(prev, cur *runRecord, params, vars map[string]any) []string {
 	}
 	if prev.Limit != cur.Limit || !slices.Equal(prev.Tags, cur.Tags) || !slices.Equal(prev.SkipTags, cur.SkipTags) {
 		diffs = append(diffs, fmt.Sprintf("--limit/--tags/--skip-tags differ from the run's (%q %v %v)", prev.Limit, prev.Tags, prev.SkipTags))
+	}
+	if !maps.Equal(prev.Roles, cur.Roles) {
+		diffs = append(diffs, fmt.Sprintf("--role differs from the run's (%v)", prev.Roles))
 	}
 	sort.Strings(diffs)
 	return diffs

@@ -34,6 +34,7 @@ type Options struct {
 	Inventory string   // "" with Resume: the earlier run's
 	Extra     []string // -e: key=value or @file.yaml
 	Limit     string
+	Roles     []string // --role ROLE=PATTERN
 	Tags      []string
 	SkipTags  []string
 	StartAt   string
@@ -44,9 +45,12 @@ type Options struct {
 	Resume          string
 	StateDir        string
 	RollbackTimeout time.Duration
-	Lock            LockOptions
-	Kube            KubeOptions
-	SSH             ssh.Options
+	// SkipInventoryCheck runs without comparing the targeted hosts with
+	// the cluster's Nodes first (the run records that it was skipped).
+	SkipInventoryCheck bool
+	Lock               LockOptions
+	Kube               KubeOptions
+	SSH                ssh.Options
 	// View is where events are shown (the terminal, or JSON on stdout).
 	View   events.Sink
 	Prompt modules.Prompter
@@ -99,6 +103,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Playbook = cmp.Or(o.Playbook, prev.Playbook)
 		o.Inventory = cmp.Or(o.Inventory, prev.Inventory)
 		o.Limit = cmp.Or(o.Limit, prev.Limit)
+		if o.Roles == nil {
+			for r, p := range prev.Roles {
+				o.Roles = append(o.Roles, r+"="+p)
+			}
+		}
 		if o.Tags == nil {
 			o.Tags = prev.Tags
 		}
@@ -119,7 +128,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	params, vars := SplitExtra(pb, extra)
-	record, err := newRecord(o, pb, params, vars)
+	roles, err := ParseRoles(o.Roles)
+	if err != nil {
+		return nil, err
+	}
+	record, err := newRecord(o, pb, roles, params, vars)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +156,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer closeCluster()
+	if record.InventoryCheck, err = checkTargets(ctx, o, pb, inv, cluster, roles, params); err != nil {
+		return nil, err
+	}
 	res := &Result{RunID: newRunID()}
 	res.Dir = filepath.Join(RunsDir(o.StateDir), res.RunID)
 	if err := os.MkdirAll(res.Dir, 0o700); err != nil {
@@ -203,7 +219,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		Tags: o.Tags, SkipTags: o.SkipTags, StartAtStep: o.StartAt,
 		Params: params, ExtraVars: vars, Sink: sink, Log: log,
 		Local: local.Conn{}, Prompt: o.Prompt, RollbackTimeout: o.RollbackTimeout, Redactor: redactor,
-		Cluster: cluster, Resume: resume, Connector: connector,
+		Cluster: cluster, Resume: resume, Connector: connector, InventoryCheck: record.InventoryCheck,
 	})
 	res.Took = time.Since(start)
 	return res, err

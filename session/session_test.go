@@ -79,14 +79,14 @@ func TestMakePlan(t *testing.T) {
 	os.WriteFile(inv, []byte("groups:\n  workers: {hosts: [w1, w2, w3]}\nhosts:\n  w1: {address: 10.9.0.1}\n  w2: {address: 10.9.0.2}\n  w3: {address: 10.9.0.3}\n"), 0o600)
 	pb := filepath.Join(dir, "pb.yaml")
 	os.WriteFile(pb, []byte("apiVersion: kubeplay/v1\nkind: Playbook\nname: p\nparams:\n  batch: {type: int, default: 1}\nplays:\n  - hosts: workers\n    serial: '{{ params.batch }}'\n    steps:\n      - debug: {msg: hi}\n"), 0o600)
-	plan, err := MakePlan(pb, inv, []string{"batch=2"}, "!w3")
+	plan, err := MakePlan(pb, inv, []string{"batch=2"}, "!w3", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(plan.Plays) != 1 || len(plan.Plays[0].Batches) != 1 || len(plan.Plays[0].Batches[0]) != 2 || plan.Params["batch"] != 2 {
 		t.Fatalf("plan: %+v %+v", plan.Plays, plan.Params)
 	}
-	if _, err := MakePlan(pb, inv, []string{"batch=x"}, ""); !errors.Is(err, failure.ErrValidation) {
+	if _, err := MakePlan(pb, inv, []string{"batch=x"}, "", nil); !errors.Is(err, failure.ErrValidation) {
 		t.Fatalf("a bad param: %v", err)
 	}
 }

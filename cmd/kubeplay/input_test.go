@@ -35,7 +35,7 @@ func TestHostileInputIsRefusedQuickly(t *testing.T) {
 		{"nested playbook", []string{"validate", write(t, "deep.yaml", "name: "+deep)}, "nested too deeply"},
 		{"nested inventory", []string{"inventory", "-i", write(t, "inv.yaml", "hosts: "+deep)}, "nested too deeply"},
 		{"aliases in -e @file", []string{"plan", "version-skew", "-e", "@" + write(t, "vars.yaml", laughs)}, "aliases are not supported"},
-		{"INI range", []string{"inventory", "-i", write(t, "inv.ini", "[nodes]\nnode[1:50000000]\n")}, "at most 10000 in one range"},
+		{"INI range", []string{"inventory", "-i", write(t, "inv.ini", "[nodes]\nnode[1:50000000]\n")}, "hosts, at most 10000"},
 		{"INI line over 64 KiB", []string{"inventory", "-i", write(t, "long.ini", "[nodes]\nn1 note="+strings.Repeat("x", 2<<20)+"\n")}, "line longer than"},
 		{"hosts as a list", []string{"inventory", "-i", write(t, "list.yaml", "hosts: [a, b]\n")}, "hosts: expected a mapping of host names"},
 		{"empty host name", []string{"inventory", "-i", write(t, "empty.yaml", "hosts: {\"\": {address: 10.0.0.1}}\n")}, "empty name"},

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,17 +14,14 @@ import (
 	"github.com/kubeplay/kubeplay/internal/tty"
 	"github.com/kubeplay/kubeplay/output"
 	"github.com/kubeplay/kubeplay/runner"
-	"github.com/kubeplay/kubeplay/secret"
 	"github.com/kubeplay/kubeplay/session"
-	"github.com/kubeplay/kubeplay/transport/ssh"
 )
 
 type runFlags struct {
-	sshConfig   string
-	askBecome   bool
-	becomeFile  string
+	accessFlags
 	inventory   string
 	limit       string
+	roles       []string
 	extra       []string
 	check       bool
 	diff        bool
@@ -39,15 +34,10 @@ type runFlags struct {
 	yes         bool
 	stateDir    string
 	rollbackTTL time.Duration
-	knownHosts  string
-	acceptNew   bool
-	useAgent    bool
-	kubeconfig  string
-	kcFromHost  string
-	kubeContext string
 	resume      string
 	breakLock   bool
 	noLock      bool
+	noInvCheck  bool
 	lockTTL     time.Duration
 }
 
@@ -70,6 +60,7 @@ func newRunCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVarP(&f.inventory, "inventory", "i", os.Getenv("KUBEPLAY_INVENTORY"), "inventory file (kubeplay YAML, Ansible INI or YAML; default $KUBEPLAY_INVENTORY)")
 	fl.StringVarP(&f.limit, "limit", "l", "", "further limit hosts with a pattern")
+	roleFlag(fl, &f.roles)
 	fl.StringArrayVarP(&f.extra, "extra", "e", nil, "param or extra var: key=value or @file.yaml (repeatable)")
 	fl.BoolVar(&f.check, "check", false, "check mode: predict changes, change nothing")
 	fl.BoolVar(&f.diff, "diff", false, "show file and object diffs")
@@ -82,19 +73,12 @@ func newRunCmd() *cobra.Command {
 	fl.BoolVar(&f.yes, "yes", false, "never prompt (pause steps use their declared default, or fail)")
 	fl.StringVar(&f.stateDir, "state-dir", session.DefaultStateDir(), "where run directories (events, logs) are kept")
 	fl.DurationVar(&f.rollbackTTL, "rollback-timeout", 10*time.Minute, "bound on each host's rollback after a failure or interrupt")
-	fl.StringVar(&f.knownHosts, "known-hosts", os.Getenv("KUBEPLAY_KNOWN_HOSTS"), "known_hosts file that host keys are checked against (default $KUBEPLAY_KNOWN_HOSTS, else ~/.ssh/known_hosts)")
-	fl.BoolVar(&f.acceptNew, "ssh-accept-new", false, "trust and record the key of a host not yet in known_hosts (a changed key is still refused)")
-	fl.StringVar(&f.sshConfig, "ssh-config", "", "ssh_config file whose HostName, User, Port, IdentityFile and ProxyJump apply where the inventory is silent (default ~/.ssh/config; \"none\" for none)")
-	fl.BoolVarP(&f.askBecome, "ask-become-pass", "K", false, "ask for the sudo password of hosts with become: true (it reaches sudo through stdin only)")
-	fl.StringVar(&f.becomeFile, "become-password-file", "", "read the sudo password of hosts with become: true from this file")
-	fl.BoolVar(&f.useAgent, "ssh-agent", true, "also offer keys from ssh-agent (SSH_AUTH_SOCK)")
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for cluster steps (default $KUBECONFIG, else ~/.kube/config)")
-	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context")
-	fl.StringVar(&f.kcFromHost, "kubeconfig-from-host", "", "read the kubeconfig (/etc/kubernetes/admin.conf) from the first host matching this pattern over SSH, into memory; API connections go through that host when its server address is not reachable from here (also the inventory's kubeconfig: {from_host: ...})")
 	fl.StringVar(&f.resume, "resume", "", "continue a failed, interrupted or killed run: steps it finished are not run again (same playbook, inventory and params, or a refusal saying what changed)")
 	fl.BoolVar(&f.breakLock, "break-lock", false, "take over the cluster lock of a run whose heartbeat stopped (the takeover is recorded)")
 	fl.BoolVar(&f.noLock, "no-lock", false, "do not take the cluster lock (kube-system/kubeplay-lock); for playbooks that never touch the cluster")
 	fl.DurationVar(&f.lockTTL, "lock-ttl", 60*time.Second, "how long the cluster lock outlives its last heartbeat")
+	fl.BoolVar(&f.noInvCheck, "skip-inventory-check", false, "do not compare the targeted hosts with the cluster's Nodes before the run (the run records that the check was skipped)")
+	f.accessFlags.add(fl)
 	return cmd
 }
 
@@ -102,7 +86,7 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 	if f.output != "text" && f.output != "json" {
 		return fmt.Errorf("%w: --output must be text or json, got %q", failure.ErrValidation, f.output)
 	}
-	becomePW, err := becomePassword(f)
+	kube, sshOpts, err := f.options()
 	if err != nil {
 		return err
 	}
@@ -111,14 +95,11 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		view = output.NewJSON(stdout)
 	}
 	res, err := session.Run(ctx, session.Options{
-		Playbook: ref, Inventory: f.inventory, Extra: f.extra, Limit: f.limit, Tags: f.tags, SkipTags: f.skipTags,
+		Playbook: ref, Inventory: f.inventory, Extra: f.extra, Limit: f.limit, Roles: f.roles, Tags: f.tags, SkipTags: f.skipTags,
 		StartAt: f.startAt, Check: f.check, Diff: f.diff, Forks: f.forks, Resume: f.resume, StateDir: f.stateDir,
-		RollbackTimeout: f.rollbackTTL,
-		Lock:            session.LockOptions{Skip: f.noLock, Break: f.breakLock, TTL: f.lockTTL},
-		Kube:            session.KubeOptions{Kubeconfig: f.kubeconfig, Context: f.kubeContext, FromHost: f.kcFromHost},
-		SSH: ssh.Options{KnownHosts: f.knownHosts, AcceptNew: f.acceptNew, UseAgent: f.useAgent,
-			Passphrase: tty.Passphrase, BecomePassword: becomePW, SSHConfig: f.sshConfig},
-		View: view, Prompt: tty.Prompter{Yes: f.yes},
+		RollbackTimeout: f.rollbackTTL, SkipInventoryCheck: f.noInvCheck,
+		Lock: session.LockOptions{Skip: f.noLock, Break: f.breakLock, TTL: f.lockTTL},
+		Kube: kube, SSH: sshOpts, View: view, Prompt: tty.Prompter{Yes: f.yes},
 	})
 	if res != nil && res.Recap != nil && f.output == "text" {
 		output.WriteRecap(stdout, recapRows(res.Recap), res.Took)
@@ -134,22 +115,4 @@ func recapRows(r *runner.Recap) []output.RecapRow {
 		rows = append(rows, output.RecapRow(h))
 	}
 	return rows
-}
-
-// becomePassword reads sudo's password from --become-password-file, or
-// asks for it on the terminal with --ask-become-pass.
-func becomePassword(f *runFlags) (secret.String, error) {
-	switch {
-	case f.becomeFile != "" && f.askBecome:
-		return secret.String{}, errors.New("give --ask-become-pass or --become-password-file, not both")
-	case f.becomeFile != "":
-		b, err := os.ReadFile(f.becomeFile)
-		if err != nil {
-			return secret.String{}, fmt.Errorf("become password: %w", err)
-		}
-		return secret.New(strings.TrimRight(string(b), "\r\n")), nil
-	case f.askBecome:
-		return tty.Password("BECOME password: ", "--ask-become-pass needs a terminal (use --become-password-file)")
-	}
-	return secret.String{}, nil
 }

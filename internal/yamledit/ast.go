@@ -152,6 +152,11 @@ func astSet(s slot, segs []segment, val any) error {
 		if !ok {
 			return fmt.Errorf("%s: the value there is not a mapping", seg)
 		}
+		if m.IsFlowStyle {
+			// block entries cannot go into a flow mapping ("{}"): the
+			// edited mapping is rendered again, in block style
+			return rerender(s, m, segs, val)
+		}
 		if n != cur {
 			s.set(m)
 		}
@@ -184,15 +189,7 @@ func astSet(s slot, segs []segment, val any) error {
 	if sq.IsFlowStyle {
 		// block items cannot go into a flow sequence ("[]"): the edited
 		// list is rendered again, in block style
-		var items any
-		if err := yaml.NodeToValue(sq, &items); err != nil {
-			return err
-		}
-		v, err := dataSet(items, segs, val)
-		if err != nil {
-			return err
-		}
-		return replaceSlot(s, v)
+		return rerender(s, sq, segs, val)
 	}
 	i := seg.Index
 	if seg.Match != nil {
@@ -224,6 +221,20 @@ func astSet(s slot, segs []segment, val any) error {
 	}
 	child := slot{get: func() ast.Node { return sq.Values[i] }, set: func(x ast.Node) { sq.Values[i] = x }, col: col}
 	return astSet(child, segs[1:], val)
+}
+
+// rerender replaces the flow collection n held in s with its edited data,
+// rendered in block style.
+func rerender(s slot, n ast.Node, segs []segment, val any) error {
+	var data any
+	if err := yaml.NodeToValue(n, &data); err != nil {
+		return err
+	}
+	v, err := dataSet(data, segs, val)
+	if err != nil {
+		return err
+	}
+	return replaceSlot(s, v)
 }
 
 // mappingCol is the column of a mapping's keys (def when it is empty).
@@ -288,6 +299,7 @@ func astAppend(sq *ast.SequenceNode, v any) error {
 
 // astDelete removes the value at segs below n; a missing one is no change.
 func astDelete(n ast.Node, segs []segment) error {
+	var holder *ast.MappingValueNode // the entry whose value n is
 	for len(segs) > 0 {
 		if isNull(n) {
 			return nil
@@ -311,9 +323,14 @@ func astDelete(n ast.Node, segs []segment) error {
 					return fmt.Errorf("%s: cannot delete the only key of an inline mapping; edit it by hand", seg)
 				}
 				x.Values = slices.Delete(x.Values, i, i+1)
+				if len(x.Values) == 0 && holder != nil {
+					// an empty block mapping has no text of its own: "{}"
+					return replaceEntryValue(holder, map[string]any{})
+				}
 				return nil
 			}
-			n = x.Values[i].Value
+			holder = x.Values[i]
+			n = holder.Value
 		case *ast.SequenceNode:
 			i := seg.Index
 			if seg.Match != nil {
@@ -332,7 +349,7 @@ func astDelete(n ast.Node, segs []segment) error {
 				}
 				return nil
 			}
-			n = x.Values[i]
+			holder, n = nil, x.Values[i]
 		default:
 			return nil
 		}

@@ -21,16 +21,16 @@ type Selector struct {
 }
 
 // Op is one edit. Op is one of set, delete, merge, append, remove_item,
-// set-flag and add-volume-mount; the fields each one reads are documented on
-// them.
+// set-flag, set-arg and add-volume-mount; the fields each one reads are
+// documented on them.
 type Op struct {
-	Op    string `yaml:"op" required:"true" doc:"set, delete, merge, append, remove_item, set-flag or add-volume-mount"`
-	Path  string `yaml:"path" doc:"set/delete/merge/append/remove_item: a.b[0].c (merge: empty for the whole document), containers[name=etcd].command, evictionHard.\"memory.available\""`
-	Value any    `yaml:"value" doc:"set/merge/append/remove_item: the value (merge: a mapping, merged deeply); set-flag: the flag's value"`
+	Op    string `yaml:"op" required:"true" doc:"set, delete, merge, append, remove_item, set-flag, set-arg or add-volume-mount"`
+	Path  string `yaml:"path" doc:"set/delete/merge/append/remove_item: a.b[0].c (merge: empty for the whole document), containers[name=etcd].command, evictionHard.\"memory.available\"; set-arg: the kubeadm component (apiServer, controllerManager, scheduler, etcd.local)"`
+	Value any    `yaml:"value" doc:"set/merge/append/remove_item: the value (merge: a mapping, merged deeply); set-flag/set-arg: the flag's value"`
 
 	Container string `yaml:"container" doc:"set-flag/add-volume-mount: the static pod's container"`
-	Flag      string `yaml:"flag" doc:"set-flag: the flag without dashes, e.g. audit-log-maxage"`
-	State     string `yaml:"state" doc:"set-flag: present (default) or absent"`
+	Flag      string `yaml:"flag" doc:"set-flag/set-arg: the flag without dashes, e.g. audit-log-maxage"`
+	State     string `yaml:"state" doc:"set-flag/set-arg: present (default) or absent"`
 
 	Name      string `yaml:"name" doc:"add-volume-mount: the volume's name"`
 	MountPath string `yaml:"mount_path" doc:"add-volume-mount: where the container sees it"`
@@ -65,8 +65,12 @@ func (o *Op) Validate() error {
 		if err := need("path", o.Path); err != nil {
 			return err
 		}
-	case "set-flag":
-		if err := need("container", o.Container, "flag", o.Flag); err != nil {
+	case "set-flag", "set-arg":
+		if o.Op == "set-flag" {
+			if err := need("container", o.Container, "flag", o.Flag); err != nil {
+				return err
+			}
+		} else if err := need("path", o.Path, "flag", o.Flag); err != nil {
 			return err
 		}
 		o.Flag = strings.TrimLeft(o.Flag, "-")
@@ -81,7 +85,7 @@ func (o *Op) Validate() error {
 			return err
 		}
 	default:
-		return fmt.Errorf("unknown op %q (want set, delete, merge, append, remove_item, set-flag or add-volume-mount)", o.Op)
+		return fmt.Errorf("unknown op %q (want set, delete, merge, append, remove_item, set-flag, set-arg or add-volume-mount)", o.Op)
 	}
 	if o.Path != "" {
 		if _, err := parsePath(o.Path); err != nil {
@@ -349,6 +353,8 @@ func expand(cur any, o *Op) ([]prim, error) {
 		return out, nil
 	case "set-flag":
 		return flagPrims(cur, o)
+	case "set-arg":
+		return argPrims(cur, o, segs)
 	case "add-volume-mount":
 		if _, ok := dataGet(cur, containerSegs(o.Container)); !ok {
 			return nil, fmt.Errorf("no container %q in spec.containers", o.Container)
@@ -452,4 +458,62 @@ func mountPrims(o *Op) []prim {
 	v, _ := normalize(vol)
 	m, _ := normalize(mount)
 	return []prim{{kind: "set", segs: volSegs, val: v}, {kind: "set", segs: mountSegs, val: m}}
+}
+
+// argPrims sets or removes an extra argument of a kubeadm component (the
+// mapping at segs: apiServer, controllerManager, scheduler, etcd.local) in
+// the shape its extraArgs has, else in the shape of the document's API
+// version: a list of {name, value} from kubeadm.k8s.io/v1beta4 on, a
+// mapping of name to value in v1beta3 and before. An argument given more
+// than once in a list is left once.
+func argPrims(cur any, o *Op, segs []segment) ([]prim, error) {
+	args := withKey(segs, "extraArgs")
+	existing, _ := dataGet(cur, args)
+	var list bool
+	switch existing.(type) {
+	case []any:
+		list = true
+	case map[string]any:
+	case nil:
+		api, _ := dataGet(cur, []segment{{Key: "apiVersion", Index: -1}})
+		switch api {
+		case "kubeadm.k8s.io/v1beta1", "kubeadm.k8s.io/v1beta2", "kubeadm.k8s.io/v1beta3":
+		case "kubeadm.k8s.io/v1beta4":
+			list = true
+		default:
+			return nil, fmt.Errorf("%s: apiVersion %v is no kubeadm configuration version known here (v1beta3 has extraArgs as a mapping, v1beta4 as a list)", pathString(args), api)
+		}
+	default:
+		return nil, fmt.Errorf("%s is neither a list (kubeadm v1beta4) nor a mapping (v1beta3)", pathString(args))
+	}
+	value := ""
+	if o.Value != nil {
+		value = fmt.Sprint(o.Value)
+	}
+	if !list {
+		if o.State == "absent" {
+			return []prim{{kind: "delete", segs: withKey(args, o.Flag)}}, nil
+		}
+		return []prim{{kind: "set", segs: withKey(args, o.Flag), val: value}}, nil
+	}
+	items, _ := existing.([]any)
+	var hits []int
+	for i, it := range items {
+		if m, ok := it.(map[string]any); ok && fmt.Sprint(m["name"]) == o.Flag {
+			hits = append(hits, i)
+		}
+	}
+	var out []prim
+	keep := 0
+	if o.State == "absent" {
+		keep = -1
+	}
+	for i := len(hits) - 1; i > keep; i-- {
+		out = append(out, prim{kind: "delete", segs: withIndex(args, hits[i])})
+	}
+	if o.State == "absent" {
+		return out, nil
+	}
+	item := append(args, segment{Index: -1, Match: &match{Key: "name", Value: o.Flag}}, segment{Key: "value", Index: -1})
+	return append(out, prim{kind: "set", segs: item, val: value}), nil
 }

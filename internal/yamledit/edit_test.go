@@ -228,3 +228,20 @@ func TestUpsertIntoFlowSequence(t *testing.T) {
 		t.Fatalf("after delete, an empty list: %v %#v\n%s", err, doc, out)
 	}
 }
+
+// Two shapes the edits of kubeadm's ClusterConfiguration meet: the last key
+// of a block mapping deleted (it becomes "{}", and the file still parses),
+// and a nested value set into a flow mapping such as "scheduler: {}" (block
+// content cannot go inside braces: the mapping is rendered again, in block
+// style). Both failed the edit with "the edited file does not parse".
+func TestEditsThatEmptyOrFillAMapping(t *testing.T) {
+	src := "a: 1 # one\ncm:\n  extraArgs:\n    k: v\nsched: {}\nb: 2\n"
+	out := apply(t, src, Selector{}, Op{Op: "delete", Path: "cm.extraArgs.k"})
+	if want := "a: 1 # one\ncm:\n  extraArgs: {}\nsched: {}\nb: 2\n"; out != want {
+		t.Errorf("delete the last key:\n%s\nwant:\n%s", out, want)
+	}
+	out = apply(t, src, Selector{}, Op{Op: "set", Path: "sched.extraArgs", Value: []any{map[string]any{"name": "v", "value": "4"}}})
+	if want := "a: 1 # one\ncm:\n  extraArgs:\n    k: v\nsched:\n  extraArgs:\n  - name: v\n    value: \"4\"\nb: 2\n"; out != want {
+		t.Errorf("set into a flow mapping:\n%s\nwant:\n%s", out, want)
+	}
+}
