@@ -401,12 +401,16 @@ func (l *Lab) EtcdBinary() (string, error) {
 
 // KubectlBinary is the lab's build of kubectl at the lab's start version,
 // the one that matches the cluster.
-func (l *Lab) KubectlBinary() (string, error) {
+func (l *Lab) KubectlBinary() (string, error) { return l.KubeBinary("kubectl") }
+
+// KubeBinary is the lab's build of a Kubernetes binary (kubeadm, kubectl,
+// kube-apiserver, ...) at the lab's start version.
+func (l *Lab) KubeBinary(name string) (string, error) {
 	v, err := LoadVersions(l.cfg.ScriptsDir)
 	if err != nil {
 		return "", err
 	}
-	p := filepath.Join(l.cacheDir(), "kube", "v"+v.Kube[0], "kubectl")
+	p := filepath.Join(l.cacheDir(), "kube", "v"+v.Kube[0], name)
 	if _, err := os.Stat(p); err != nil {
 		return "", err
 	}

@@ -60,11 +60,16 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ld+=" -X $p.gitVersion=v$ver -X $p.gitMajor=$major -X $p.gitMinor=$minor"
   ld+=" -X $p.gitTreeState=clean -X $p.gitCommit=kubeplay-lab -X $p.buildDate=$date"
 done
+# one go build for every missing binary: a binary links while the next
+# one's packages still compile, so both cores stay busy
+pkgs=()
 for b in "${bins[@]}"; do
-  [ -x "$out/$b" ] && continue
-  echo "kube v$ver: building $b ($(date +%T))"
-  CGO_ENABLED=0 go build -tags tools -trimpath -ldflags "-s -w$ld" -o "$out/$b.tmp" "k8s.io/kubernetes/cmd/$b"
-  mv "$out/$b.tmp" "$out/$b"
+  [ -x "$out/$b" ] || pkgs+=("k8s.io/kubernetes/cmd/$b")
 done
+echo "kube v$ver: building ${pkgs[*]##*/} ($(date +%T))"
+tmp=$(mktemp -d "$out/.build.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+CGO_ENABLED=0 go build -tags tools -trimpath -ldflags "-s -w$ld" -o "$tmp/" "${pkgs[@]}"
+for p in "${pkgs[@]}"; do mv "$tmp/${p##*/}" "$out/${p##*/}"; done
 echo "kube v$ver: built into $out"
 timing_record "$what" built
