@@ -6,8 +6,13 @@ BIN := bin/kubeplay
 
 all: build
 
+# the version and commit `kubeplay version` prints
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.stampedVersion=$(VERSION) -X main.stampedCommit=$(COMMIT)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/kubeplay
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kubeplay
 
 ## test: the README's test command: lint, the lab, every test with the
 ## race detector, then test/upgrade alone and last; ends with a table of

@@ -58,11 +58,16 @@ func newRoot() *cobra.Command {
 against the hosts of an inventory, with retries, rollback hooks and a full event log.
 
 Exit codes: 0 ok, 1 internal error, 2 validation error (nothing was touched),
-3 a host failed, 4 the cluster lock is held, 130 interrupted.`,
+3 a host failed, 4 the cluster lock is held, 5 the cluster could not be read,
+130 interrupted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRunCmd(), newRunsCmd(), newValidateCmd(), newPlanCmd(), newPlaybooksCmd(), newShowCmd(),
-		newInventoryCmd(), newModulesCmd(), newDocCmd())
+		newInventoryCmd(), newModulesCmd(), newDocCmd(), newVersionCmd())
+	// --version prints the same first line as `kubeplay version`
+	v := buildVersion(debug.ReadBuildInfo())
+	root.Version = fmt.Sprintf("%s (commit %s)", v.Version, v.Commit)
+	root.SetVersionTemplate("kubeplay {{.Version}}\n")
 	return root
 }
