@@ -2,7 +2,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/kubeplay
 
-.PHONY: all build test unit lint fmt vet clean lab-up lab-down lab-env lab-status deps demo bench
+.PHONY: all build test unit lint fmt vet clean lab-up lab-down lab-env lab-status deps demo bench docs
 
 all: build
 
@@ -19,6 +19,10 @@ build:
 ## every phase's time (test/run-tests.sh says why it runs that way).
 test:
 	@bash test/run-tests.sh
+
+## docs: regenerate docs/modules.md and docs/cli.md (a test fails when they are stale)
+docs:
+	KUBEPLAY_INVENTORY= KUBEPLAY_KNOWN_HOSTS= XDG_STATE_HOME= $(GO) run ./cmd/kubeplay gen-docs docs
 
 unit:
 	$(GO) test -count=1 ./...

@@ -65,6 +65,7 @@ Exit codes: 0 ok, 1 internal error, 2 validation error (nothing was touched),
 	}
 	root.AddCommand(newRunCmd(), newRunsCmd(), newValidateCmd(), newPlanCmd(), newPlaybooksCmd(), newShowCmd(),
 		newInventoryCmd(), newModulesCmd(), newDocCmd(), newVersionCmd())
+	root.AddCommand(newGenDocsCmd(root))
 	// --version prints the same first line as `kubeplay version`
 	v := buildVersion(debug.ReadBuildInfo())
 	root.Version = fmt.Sprintf("%s (commit %s)", v.Version, v.Commit)
