@@ -18,13 +18,14 @@ import (
 func newGenDocsCmd(root *cobra.Command) *cobra.Command {
 	return &cobra.Command{
 		Use:    "gen-docs DIR",
-		Short:  "Write DIR/modules.md and DIR/cli.md, generated from the module registry and the commands",
+		Short:  "Write DIR/modules.md, DIR/cli.md and DIR/playbook.schema.json, generated from the module registry and the commands",
 		Args:   cobra.ExactArgs(1),
 		Hidden: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for name, write := range map[string]func(io.Writer) error{
-				"modules.md": writeModulesDoc,
-				"cli.md":     func(w io.Writer) error { return writeCLIDoc(w, root) },
+				"modules.md":           writeModulesDoc,
+				"cli.md":               func(w io.Writer) error { return writeCLIDoc(w, root) },
+				"playbook.schema.json": writeSchema,
 			} {
 				var b strings.Builder
 				if err := write(&b); err != nil {

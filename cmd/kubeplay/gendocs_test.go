@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// docs/modules.md and docs/cli.md are generated (make docs) and checked
+// docs/modules.md, docs/cli.md and docs/playbook.schema.json are generated (make docs) and checked
 // in: this fails when they are stale.
 func TestGeneratedDocsAreCurrent(t *testing.T) {
 	// defaults that come from the environment, as on a fresh machine
@@ -17,7 +17,7 @@ func TestGeneratedDocsAreCurrent(t *testing.T) {
 	if out, code := run(t, "gen-docs", dir); code != 0 {
 		t.Fatalf("gen-docs: exit %d: %s", code, out)
 	}
-	for _, name := range []string{"modules.md", "cli.md"} {
+	for _, name := range []string{"modules.md", "cli.md", "playbook.schema.json"} {
 		want, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)

@@ -64,7 +64,7 @@ Exit codes: 0 ok, 1 internal error, 2 validation error (nothing was touched),
 		SilenceErrors: true,
 	}
 	root.AddCommand(newRunCmd(), newRunsCmd(), newValidateCmd(), newPlanCmd(), newPlaybooksCmd(), newShowCmd(),
-		newInventoryCmd(), newModulesCmd(), newDocCmd(), newVersionCmd())
+		newInventoryCmd(), newModulesCmd(), newDocCmd(), newVersionCmd(), newSchemaCmd())
 	root.AddCommand(newGenDocsCmd(root))
 	// --version prints the same first line as `kubeplay version`
 	v := buildVersion(debug.ReadBuildInfo())
