@@ -93,3 +93,16 @@ plays:
 		}
 	}
 }
+
+// ParamTypes (what the schema offers) are exactly the types the loader
+// accepts.
+func TestParamTypesAreTheLoaders(t *testing.T) {
+	for _, pt := range ParamTypes() {
+		if _, ok := goType(pt); !ok {
+			t.Errorf("ParamTypes lists %q, which the loader refuses", pt)
+		}
+	}
+	if _, ok := goType("semver"); ok {
+		t.Error("goType accepts an unknown type")
+	}
+}
