@@ -346,7 +346,8 @@ plays:
 
 // TestKubeadmKubeletConfigPhase: a node-local edit of config.yaml is
 // overwritten by kubeadm upgrade node phase kubelet-config from the
-// ConfigMap (why RUNBOOKS says such edits do not persist); kubeplay reports
+// ConfigMap (why such node-local edits do not persist across kubeadm
+// upgrades: it writes the node's file from the ConfigMap); kubeplay reports
 // that as a change, and a second run as none.
 func TestKubeadmKubeletConfigPhase(t *testing.T) {
 	l := lab.Start(t)

@@ -16,7 +16,7 @@ import (
 	"github.com/kubeplay/kubeplay/transport/ssh"
 )
 
-// TestHostVanishesMidBatch (ANCHORS B8 case 4): a host of the first batch
+// TestHostVanishesMidBatch (reliability case 4, test/README.md): a host of the first batch
 // disappears (its namespace and link deleted) while a step runs on it. Its
 // outcome is unknown, naming it, found by the keepalive; the other host of
 // the batch finishes the step; the run stops and the second batch is never

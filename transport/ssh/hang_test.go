@@ -140,7 +140,7 @@ func hangServer(t *testing.T, mode serverMode) (addr string, knownHosts string, 
 	return l.Addr().String(), knownHosts, clientKey, seen
 }
 
-// ANCHORS B8 case 3: a peer that accepts TCP but never finishes the
+// Reliability case 3 (test/README.md): a peer that accepts TCP but never finishes the
 // handshake, and one that never answers a channel open, both fail within
 // their bounds as retryable errors instead of hanging the run.
 func TestHandshakeAndChannelOpenHangsAreBounded(t *testing.T) {

@@ -261,7 +261,7 @@ func waitRunning(t *testing.T, l *lab.Lab, node, comm string) {
 	t.Fatalf("%s never ran on %s", comm, node)
 }
 
-// ANCHORS B8 case 13: a host rebuilt at the same IP presents a new host
+// Reliability case 13 (test/README.md): a host rebuilt at the same IP presents a new host
 // key. kubeplay fails closed, naming the new key's fingerprint, does not
 // retry, and leaves known_hosts alone; once the operator records the new
 // key, it connects.
