@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/kubeplay/kubeplay/modules"
+	"github.com/kubeplay/kubeplay/playbook"
 )
 
 // documentedParams are the names a .md's "Params" list documents (each
@@ -87,5 +90,72 @@ func TestDocsNameTheParamsTheYAMLDeclares(t *testing.T) {
 				t.Errorf("%s.md documents param %s, which %s.yaml does not declare", n, p, n)
 			}
 		}
+	}
+}
+
+// drainOptions are the drain's options every bundled playbook that drains
+// takes as params of the same names, types and defaults (issue 19 item 4:
+// one pod with an emptyDir volume halted a whole upgrade).
+var drainOptions = map[string]struct {
+	typ string
+	def any
+}{
+	"delete_emptydir_data": {"bool", false},
+	"force":                {"bool", false},
+	"grace_period":         {"int", int64(-1)},
+	"pod_selector":         {"string", ""},
+}
+
+func TestEveryDrainTakesItsOptionsAsParams(t *testing.T) {
+	reg := modules.Builtin()
+	drains := 0
+	for _, n := range Names() {
+		src, _ := Source(n)
+		pb, err := playbook.Load(n+".yaml", src, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var walk func(steps []*playbook.Step) int
+		walk = func(steps []*playbook.Step) int {
+			found := 0
+			for _, s := range steps {
+				found += walk(s.Rollback)
+				if s.Module.Name() != "drain" {
+					continue
+				}
+				found++
+				args, _ := s.Params.Plain(nil)
+				m, _ := args.(map[string]any)
+				for opt := range drainOptions {
+					if want := "{{ params." + opt + " }}"; m[opt] != want {
+						t.Errorf("%s: step %q: drain option %s is %v, want %s", n, s.Title(), opt, m[opt], want)
+					}
+				}
+			}
+			return found
+		}
+		found := 0
+		for _, p := range pb.Plays {
+			for _, sec := range [][]*playbook.Step{p.Steps, p.Rescue, p.Always, p.Handlers} {
+				found += walk(sec)
+			}
+		}
+		if found == 0 {
+			continue
+		}
+		drains += found
+		for opt, want := range drainOptions {
+			i := slices.IndexFunc(pb.Params, func(ps *playbook.ParamSpec) bool { return ps.Name == opt })
+			if i < 0 {
+				t.Errorf("%s drains but has no param %s", n, opt)
+				continue
+			}
+			if ps := pb.Params[i]; string(ps.Type) != want.typ || fmt.Sprint(ps.Default) != fmt.Sprint(want.def) {
+				t.Errorf("%s: param %s is %s default %v, want %s default %v", n, opt, ps.Type, ps.Default, want.typ, want.def)
+			}
+		}
+	}
+	if drains < 10 {
+		t.Errorf("found %d drain steps in the bundled playbooks, want at least 10", drains)
 	}
 }
