@@ -79,7 +79,10 @@ type Event struct {
 	Msg      string        `json:"msg,omitempty"`
 	Diff     string        `json:"diff,omitempty"`
 	Error    string        `json:"error,omitempty"`
-	Check    bool          `json:"check,omitempty"`
+	// Warnings are a step's warnings on a host (host.end): what the
+	// operator must know that is no failure. The recap lists them.
+	Warnings []string `json:"warnings,omitempty"`
+	Check    bool     `json:"check,omitempty"`
 	// Result is the registered form of a step's result (for later
 	// expressions after a resume); nil for no_log steps.
 	Result map[string]any `json:"result,omitempty"`
@@ -126,8 +129,17 @@ func (e *Event) Bound() {
 	}
 	e.Result = MapLeaves(e.Result, tail)
 	e.Facts = MapLeaves(e.Facts, tail)
+	if len(e.Warnings) > MaxWarnings {
+		e.Warnings = append(e.Warnings[:MaxWarnings:MaxWarnings], fmt.Sprintf("(%d more warnings)", len(e.Warnings)-MaxWarnings))
+	}
+	for i := range e.Warnings {
+		e.Warnings[i] = tail(e.Warnings[i]).(string)
+	}
 	e.Cut += n
 }
+
+// MaxWarnings is the most warnings one event carries.
+const MaxWarnings = 16
 
 // MapLeaves is a copy of m (a result or facts) with fn applied to every
 // value that is not a map[string]any or an []any, at any depth. A nil map

@@ -128,7 +128,16 @@ func (EtcdSnapshot) Run(ctx context.Context, t *Target, p Params) (Result, error
 	if len(removed) > 0 {
 		msg += fmt.Sprintf("; removed %d old snapshot(s)", len(removed))
 	}
-	return Result{Changed: true, Msg: msg, Data: data}, nil
+	res := Result{Changed: true, Msg: msg, Data: data}
+	if stored == path && sp.EncryptionKey.Reveal() == "" {
+		res.Warnings = []string{plaintextSnapshot(path)}
+	}
+	return res, nil
+}
+
+// plaintextSnapshot is the warning of a snapshot kept unencrypted.
+func plaintextSnapshot(path string) string {
+	return fmt.Sprintf("etcd snapshot %s is plaintext: it holds every Secret of the cluster; keep it where only admins read it, or give encryption_key", path)
 }
 
 // safeName keeps a value usable inside a file name.

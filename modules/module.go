@@ -71,6 +71,9 @@ type Result struct {
 	Data map[string]any
 	// Vars are host variables to set for later steps (set-vars).
 	Vars map[string]any
+	// Warnings are what the operator must know that is no failure (a
+	// snapshot of every Secret left in plaintext): the recap lists them.
+	Warnings []string
 }
 
 // Conn, Cmd and ExecResult are the connection contract, declared in the

@@ -187,7 +187,7 @@ type RecapRow struct {
 }
 
 // WriteRecap prints the PLAY RECAP table.
-func WriteRecap(w io.Writer, rows []RecapRow, total time.Duration) {
+func WriteRecap(w io.Writer, rows []RecapRow, warnings []string, total time.Duration) {
 	fmt.Fprintln(w, "\nPLAY RECAP")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tOK\tCHANGED\tFAILED\tSKIPPED\tUNKNOWN\tROLLED-BACK\tRESCUED\tTIME")
@@ -196,5 +196,11 @@ func WriteRecap(w io.Writer, rows []RecapRow, total time.Duration) {
 			r.Unknown, r.RolledBack, r.Rescued, r.Duration.Round(10*time.Millisecond))
 	}
 	tw.Flush()
+	if len(warnings) > 0 {
+		fmt.Fprintln(w, "\nWARNINGS")
+		for _, m := range warnings {
+			fmt.Fprintf(w, "  %s\n", m)
+		}
+	}
 	fmt.Fprintf(w, "total %s\n", total.Round(10*time.Millisecond))
 }

@@ -84,6 +84,7 @@ type fakeParams struct {
 	PanicOn   []string `yaml:"panic_on"`
 	SlowOn    []string `yaml:"slow_on"` // hosts that take 100ms
 	State     bool     `yaml:"state"`   // return typed undo state in Data
+	Warn      string   `yaml:"warn"`    // a warning in the result
 }
 
 func (p *fakeParams) Validate() error {
@@ -131,6 +132,9 @@ func (m fakeMod) Run(ctx context.Context, t *modules.Target, p modules.Params) (
 		return modules.Result{}, base
 	}
 	res := modules.Result{Changed: fp.Changed, Msg: "did " + fp.Tag, Stdout: fp.Tag}
+	if fp.Warn != "" {
+		res.Warnings = []string{fp.Warn + " on " + t.Host.Name}
+	}
 	if fp.State {
 		// Go values as a module builds them, not as the journal returns them
 		res.Data = map[string]any{"pods": []string{"a", "b"}, "count": 2, "by": map[string]bool{"us": true}}

@@ -22,9 +22,29 @@ type HostRecap struct {
 
 // Recap summarises a run per host.
 type Recap struct {
-	mu    sync.Mutex
-	hosts map[string]*HostRecap
-	order []string
+	mu       sync.Mutex
+	hosts    map[string]*HostRecap
+	order    []string
+	warnings []Warning
+}
+
+// Warning is a step's warning on a host.
+type Warning struct {
+	Host, Step, Msg string
+}
+
+// Warn records a step's warning on a host.
+func (r *Recap) Warn(host, step, msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.warnings = append(r.warnings, Warning{Host: host, Step: step, Msg: msg})
+}
+
+// Warnings lists the run's warnings in the order they came.
+func (r *Recap) Warnings() []Warning {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Warning(nil), r.warnings...)
 }
 
 func newRecap() *Recap { return &Recap{hosts: map[string]*HostRecap{}} }
@@ -82,6 +102,9 @@ func ReplayRecap(evs []events.Event) *Recap {
 			r.see(e.Hosts)
 		case events.HostEnd:
 			r.Record(e.Host, e.Outcome, e.Duration)
+			for _, w := range e.Warnings {
+				r.Warn(e.Host, e.Step, w)
+			}
 		case events.RollbackEnd:
 			r.Record(e.Host, e.Outcome, 0)
 		}

@@ -556,6 +556,13 @@ func (s *redactingSink) Emit(ev events.Event) {
 	ev.Msg = s.r.Redact(ev.Msg)
 	ev.Error = s.r.Redact(ev.Error)
 	ev.Diff = s.r.Redact(ev.Diff)
+	if ev.Warnings != nil {
+		ws := make([]string, len(ev.Warnings))
+		for i, w := range ev.Warnings {
+			ws[i] = s.r.Redact(w)
+		}
+		ev.Warnings = ws
+	}
 	// a secret masked in a result or facts (a secret.String prints as
 	// [REDACTED] in the journal too) marks the event: a resume cannot
 	// restore what later steps saw

@@ -76,6 +76,14 @@ func (e *engine) runStep(ctx context.Context, sc *scope, part string, si int, st
 			ev.Facts = res.Vars
 		}
 	}
+	// warnings show even with no_log: they say what the operator must
+	// know, never a command's output
+	if len(res.Warnings) > 0 {
+		ev.Warnings = res.Warnings
+		for _, w := range res.Warnings {
+			e.recap.Warn(name, step.Title(), e.opts.Redactor.Redact(w))
+		}
+	}
 	if err != nil {
 		ev.Error = err.Error()
 	}

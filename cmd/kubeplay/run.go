@@ -102,10 +102,19 @@ func runPlaybook(ctx context.Context, f *runFlags, ref string, stdout io.Writer)
 		Kube: kube, SSH: sshOpts, View: view, Prompt: tty.Prompter{Yes: f.yes},
 	})
 	if res != nil && res.Recap != nil && f.output == "text" {
-		output.WriteRecap(stdout, recapRows(res.Recap), res.Took)
+		output.WriteRecap(stdout, recapRows(res.Recap), recapWarnings(res.Recap), res.Took)
 		fmt.Fprintf(stdout, "run %s: events and log in %s\n", res.RunID, res.Dir)
 	}
 	return err
+}
+
+// recapWarnings are a recap's warnings as the PLAY RECAP prints them.
+func recapWarnings(r *runner.Recap) []string {
+	var out []string
+	for _, w := range r.Warnings() {
+		out = append(out, fmt.Sprintf("%s [%s]: %s", w.Host, w.Step, w.Msg))
+	}
+	return out
 }
 
 // recapRows is a recap as the PLAY RECAP table prints it.

@@ -76,7 +76,8 @@ func showRun(w io.Writer, stateDir, id string) error {
 		view.Emit(e)
 	}
 	s := session.Summarize(id, evs)
-	output.WriteRecap(w, recapRows(runner.ReplayRecap(evs)), s.Duration)
+	recap := runner.ReplayRecap(evs)
+	output.WriteRecap(w, recapRows(recap), recapWarnings(recap), s.Duration)
 	if damage != nil {
 		fmt.Fprintf(w, "state: damaged: %v (shown: what came before it; --resume refuses this run)\n", damage)
 		return nil

@@ -30,6 +30,12 @@ func TestBundledEtcdBackup(t *testing.T) {
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
+		// a plaintext snapshot holds every Secret: the recap says so,
+		// naming the file
+		ws := r.recap.Warnings()
+		if len(ws) != 1 || !strings.Contains(ws[0].Msg, dir+"/etcd-backup-") || !strings.Contains(ws[0].Msg, "is plaintext") {
+			t.Fatalf("recap warnings of a plaintext backup: %+v", ws)
+		}
 	}
 	snaps, _ := filepath.Glob(filepath.Join(dir, "etcd-backup-*.db"))
 	if len(snaps) != 2 {

@@ -45,6 +45,8 @@ func TestBundledEtcdRestore(t *testing.T) {
 	const key = "e2e restore passphrase"
 	if r := runPlaybook(t, l, bundled(t, "etcd-backup"), func(o *runner.Options) { o.Params = map[string]any{"dir": dir, "encryption_key": key} }); r.err != nil {
 		t.Fatal(r.err)
+	} else if ws := r.recap.Warnings(); len(ws) != 0 {
+		t.Fatalf("an encrypted snapshot warned: %+v", ws)
 	}
 	snaps, _ := filepath.Glob(filepath.Join(dir, "etcd-backup-*.db*"))
 	if len(snaps) != 3 || !strings.HasSuffix(snaps[0], ".db.age") {
