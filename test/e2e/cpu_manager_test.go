@@ -44,8 +44,12 @@ func TestBundledKubeletCPUManagerPolicy(t *testing.T) {
 			t.Fatalf("w1 must be schedulable again: %v", err)
 		}
 	}
-	if r := run(map[string]any{"policy": "static"}); r.err == nil || !strings.Contains(r.err.Error(), "needs reserved_cpus") {
+	// refused by the preflight play, on the node's own merged config, as
+	// the kubelet would refuse it: before any node is drained
+	if r := run(map[string]any{"policy": "static"}); r.err == nil || !strings.Contains(r.err.Error(), "cpuManagerPolicy static needs reservedSystemCPUs") {
 		t.Fatalf("static without a reservation must be refused: %v", r.err)
+	} else if r.recap.Totals().Changed != 0 {
+		t.Fatalf("the refused run changed %d things", r.recap.Totals().Changed)
 	}
 	r := run(map[string]any{"policy": "static", "reserved_cpus": "0"})
 	if r.err != nil {
