@@ -29,6 +29,7 @@ type KubeadmParams struct {
 	// kubeadm's own flags
 	IgnorePreflightErrors []string `yaml:"ignore_preflight_errors" doc:"preflight checks to downgrade to warnings (--ignore-preflight-errors)"`
 	EtcdUpgrade           bool     `yaml:"etcd_upgrade" default:"true" doc:"also upgrade the local etcd member (--etcd-upgrade)"`
+	CertificateRenewal    bool     `yaml:"certificate_renewal" default:"true" doc:"upgrade-apply, upgrade-node: renew the certificates kubeadm manages on the way (--certificate-renewal); false keeps them, and their expiry"`
 	Force                 bool     `yaml:"force" doc:"upgrade-apply: run even when the node is already at the version, with kubeadm's --force (the docs' recovery for a bad state)"`
 	Certs                 []string `yaml:"certs" doc:"certs-renew: which certificates (kubeadm certs renew NAME), default [all]"`
 	// kubeconfig-user
@@ -205,6 +206,9 @@ func (p *KubeadmParams) argv() []string {
 	}
 	if p.Action != "upgrade-plan" && !p.EtcdUpgrade {
 		a = append(a, "--etcd-upgrade=false")
+	}
+	if p.Action != "upgrade-plan" && !p.CertificateRenewal {
+		a = append(a, "--certificate-renewal=false")
 	}
 	return a
 }

@@ -124,9 +124,9 @@ func TestKubeadmNodeOnAWorkerReportsRealChange(t *testing.T) {
 	}
 	node.upgradeTo = "x"
 	noEtcd := kubeadmParams(t, KubeadmParams{Action: "upgrade-node", Version: "1.37.2"})
-	noEtcd.EtcdUpgrade = false
+	noEtcd.EtcdUpgrade, noEtcd.CertificateRenewal = false, false
 	res, err = Kubeadm{}.Run(ctx, tg, noEtcd)
-	if err != nil || !res.Changed || strings.Join(node.ran[1], " ") != "kubeadm upgrade node --etcd-upgrade=false" {
+	if err != nil || !res.Changed || strings.Join(node.ran[1], " ") != "kubeadm upgrade node --etcd-upgrade=false --certificate-renewal=false" {
 		t.Fatalf("changed files must report changed: %+v %v %v", res, err, node.ran)
 	}
 }
