@@ -1,8 +1,6 @@
 package eval
 
 import (
-	"k8s.io/apimachinery/pkg/api/resource"
-
 	"encoding/base64"
 	"fmt"
 	"regexp"
@@ -11,6 +9,9 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/goccy/go-yaml"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/kubeplay/kubeplay/internal/tomledit"
 )
 
 // Version is a parsed semantic version as expressions see it.
@@ -120,6 +121,11 @@ func functions() []expr.Option {
 			err := yaml.Unmarshal([]byte(p[0].(string)), &out)
 			return out, err
 		}, new(func(string) any)),
+		// tomlGet(text, table, key): a key of a table of a TOML document
+		// (containerd's config), as TOML reads it; nil when absent
+		expr.Function("tomlGet", func(p ...any) (any, error) {
+			return tomledit.Get([]byte(p[0].(string)), p[1].(string), p[2].(string))
+		}, new(func(string, string, string) any)),
 		expr.Function("quantity", func(p ...any) (any, error) {
 			q, err := resource.ParseQuantity(p[0].(string))
 			if err != nil {

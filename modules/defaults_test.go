@@ -53,6 +53,7 @@ var minimalParams = map[string]string{
 	"wait":                  `{for: 1s}`,
 	"wait-pods-ready":       `{selector: app=x}`,
 	"yaml-edit":             `{path: /etc/x, ops: [{op: set, path: a, value: 1}]}`,
+	"toml-edit":             `{path: /etc/x, table: a, set: {b: 1}}`,
 }
 
 // derivedFields are the fields a Validate may set from others, by rule

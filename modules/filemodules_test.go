@@ -75,6 +75,9 @@ func TestFileModulesCheckRunIdempotenceUndo(t *testing.T) {
 		{"line-edit", map[string]string{"cfg": "a=1\nb=2\n"}, `line-edit: {path: D/cfg, regexp: '^b=', line: 'b=3'}`, map[string]string{"cfg": "a=1\nb=3\n"}},
 		{"yaml-edit", map[string]string{"y.yaml": "a: 1 # keep me\nb: 2\n"}, `yaml-edit: {path: D/y.yaml, ops: [{op: set, path: b, value: 3}]}`, map[string]string{"y.yaml": "b: 3"}},
 		{"edit-kubelet-config", map[string]string{"config.yaml": kubelet}, `edit-kubelet-config: {path: D/config.yaml, set: {cgroupDriver: systemd}}`, map[string]string{"config.yaml": "cgroupDriver: systemd"}},
+		{"toml-edit", map[string]string{"config.toml": "[a.runc.options]\n  SystemdCgroup = false # keep me\n[b.options]\n  SystemdCgroup = false\n"},
+			`toml-edit: {path: D/config.toml, table: a.runc.options, set: {SystemdCgroup: true}}`,
+			map[string]string{"config.toml": "[a.runc.options]\n  SystemdCgroup = true # keep me\n[b.options]\n  SystemdCgroup = false\n"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -292,6 +292,6 @@ func Builtin() *Registry {
 		CertExpiry{}, StaticPodRestart{}, Fetch{},
 		CSRApprove{}, ConfigMapEdit{}, WaitPodsReady{}, RestartPods{}, Label{}, Annotate{}, Taint{},
 		K8sApply{}, K8sPatch{}, K8sDelete{}, K8sGet{}, K8sRewrite{}, EtcdRestore{}, EtcdEncryptionCheck{}, EncryptionConfig{},
-		Reboot{}, Copy{}, Template{}, File{}, Move{}, LineEdit{}, YAMLEdit{}, EditKubeletConfig{},
+		Reboot{}, Copy{}, Template{}, File{}, Move{}, LineEdit{}, YAMLEdit{}, TOMLEdit{}, EditKubeletConfig{},
 	)
 }

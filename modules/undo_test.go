@@ -22,7 +22,7 @@ import (
 
 // undoneByTheFileModulesTest are the Undoers TestFileModulesCheckRunIdempotenceUndo
 // covers through the runner; every other Undoer has a case below.
-var undoneByTheFileModulesTest = []string{"copy", "template", "file", "move", "line-edit", "yaml-edit", "edit-kubelet-config"}
+var undoneByTheFileModulesTest = []string{"copy", "template", "file", "move", "line-edit", "yaml-edit", "toml-edit", "edit-kubelet-config"}
 
 // runWithFailure runs step, then a failing step, through the runner on the
 // runner machine with cluster c: the runner hands the step's Undo its Data

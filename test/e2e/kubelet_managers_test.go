@@ -156,11 +156,13 @@ func TestBundledCgroupDriverSystemd(t *testing.T) {
 		setCM("systemd")
 		l.Exec(ctx, "w1", "rm -f /etc/containerd/config.toml.kubeplay-* /var/lib/kubelet/config.yaml.kubeplay-*")
 	})
-	// the cluster on cgroupfs: containerd without the option (its default),
-	// the kubelet on cgroupfs
+	// the cluster on cgroupfs: containerd without the option for runc (its
+	// default), the kubelet on cgroupfs. Another runtime's options carry
+	// the key too: only runc's may change (a line edit of the first
+	// SystemdCgroup line would set kata's and leave runc on cgroupfs)
 	setCM("cgroupfs")
 	mustExec(t, l, "w1", `systemctl stop kubelet && systemctl stop containerd &&
-printf 'version = 2\n' > `+toml+` &&
+printf 'version = 2\n\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.kata.options]\n  SystemdCgroup = false # kata stays\n' > `+toml+` &&
 sed -i 's/^cgroupDriver: .*/cgroupDriver: cgroupfs/' /var/lib/kubelet/config.yaml &&
 systemctl start containerd && systemctl start kubelet`)
 	waitFor(t, 60*time.Second, "w1 Ready on cgroupfs", func() (bool, string) {
@@ -186,7 +188,8 @@ systemctl start containerd && systemctl start kubelet`)
 	if !strings.Contains(cm.Data["kubelet"], "cgroupDriver: systemd") {
 		t.Fatalf("kubelet-config:\n%s", cm.Data["kubelet"])
 	}
-	if cfg := nodeFile(t, l, "w1", toml); !strings.Contains(cfg, "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  SystemdCgroup = true") {
+	if cfg := nodeFile(t, l, "w1", toml); !strings.Contains(cfg, "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  SystemdCgroup = true") ||
+		!strings.Contains(cfg, "runtimes.kata.options]\n  SystemdCgroup = false # kata stays") {
 		t.Fatalf("%s:\n%s", toml, cfg)
 	}
 	if cfg := nodeFile(t, l, "w1", "/var/lib/kubelet/config.yaml"); !strings.Contains(cfg, "cgroupDriver: systemd") {

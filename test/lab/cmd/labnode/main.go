@@ -9,6 +9,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -18,6 +19,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/BurntSushi/toml"
+
+	"github.com/kubeplay/kubeplay/internal/tomledit"
 	"github.com/kubeplay/kubeplay/test/lab/systemd"
 )
 
@@ -178,23 +182,52 @@ version = 2
 // driver, for the kubelet stand-in to compare with its own.
 const RuntimeCgroupDriverFile = "/run/lab/runtime-cgroup-driver"
 
-var (
-	systemdCgroupTrue = regexp.MustCompile(`(?m)^\s*SystemdCgroup\s*=\s*true\s*$`)
-	dockerSystemd     = regexp.MustCompile(`native\.cgroupdriver=systemd`)
-)
+var dockerSystemd = regexp.MustCompile(`native\.cgroupdriver=systemd`)
+
+// runcOptions are the tables of runc's options in containerd's config:
+// config version 2 (containerd 1.x), version 3 (containerd 2.x).
+var runcOptions = map[int64]string{
+	2: `plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options`,
+	3: `plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options`,
+}
 
 // cgroupDriver reads the runtime's configuration as the real one does at
-// start: containerd's runc option SystemdCgroup (default false: cgroupfs),
-// Docker's exec-opts native.cgroupdriver in daemon.json.
-func cgroupDriver(name string) string {
-	file, re := "/etc/containerd/config.toml", systemdCgroupTrue
+// start: containerd reads its config as TOML (a file it cannot parse
+// stops it) and takes SystemdCgroup from runc's own options table only
+// (default false: cgroupfs); Docker takes exec-opts native.cgroupdriver
+// from daemon.json.
+func cgroupDriver(name string) (string, error) {
 	if name != "containerd" {
-		file, re = "/etc/docker/daemon.json", dockerSystemd
+		if b, err := os.ReadFile("/etc/docker/daemon.json"); err == nil && dockerSystemd.Match(b) {
+			return "systemd", nil
+		}
+		return "cgroupfs", nil
 	}
-	if b, err := os.ReadFile(file); err == nil && re.Match(b) {
-		return "systemd"
+	b, err := os.ReadFile("/etc/containerd/config.toml")
+	if errors.Is(err, os.ErrNotExist) {
+		return "cgroupfs", nil
+	} else if err != nil {
+		return "", err
 	}
-	return "cgroupfs"
+	var doc struct {
+		Version int64 `toml:"version"`
+	}
+	if _, err := toml.Decode(string(b), &doc); err != nil {
+		return "", fmt.Errorf("failed to load TOML from /etc/containerd/config.toml: %w", err)
+	}
+	v := doc.Version
+	table, ok := runcOptions[v]
+	if !ok {
+		table = runcOptions[2]
+	}
+	on, err := tomledit.Get(b, table, "SystemdCgroup")
+	if err != nil {
+		return "", fmt.Errorf("failed to load TOML from /etc/containerd/config.toml: %w", err)
+	}
+	if on == true {
+		return "systemd", nil
+	}
+	return "cgroupfs", nil
 }
 
 // runtime serves a CRI-looking socket and publishes its version, so that
@@ -220,7 +253,11 @@ func runtime(name string, args []string) int {
 	}
 	defer os.Remove(sock)
 	_ = os.MkdirAll("/run/lab", 0o755)
-	driver := cgroupDriver(name)
+	driver, err := cgroupDriver(name)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		return 1
+	}
 	_ = os.WriteFile(RuntimeCgroupDriverFile, []byte(driver+"\n"), 0o644)
 	go func() {
 		for {
