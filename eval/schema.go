@@ -118,6 +118,13 @@ type Inventory struct {
 	Hosts []string            `expr:"hosts"`
 }
 
+// PlayInfo is the `play` object of the environment: the play and batch a
+// step runs in.
+type PlayInfo struct {
+	Name  string `expr:"name"`
+	Batch int    `expr:"batch"` // 1-based; 1 is the first batch (a canary with serial: 1)
+}
+
 // RunInfo is the `run` object of the environment.
 type RunInfo struct {
 	ID    string `expr:"id"`
@@ -133,12 +140,13 @@ const (
 	NameFacts     = "facts"
 	NameInventory = "inventory"
 	NameRun       = "run"
+	NamePlay      = "play"
 )
 
 // Reserved reports whether a name is taken by the environment itself.
 func Reserved(name string) bool {
 	switch name {
-	case NameParams, NameVars, NameHost, NameFacts, NameInventory, NameRun:
+	case NameParams, NameVars, NameHost, NameFacts, NameInventory, NameRun, NamePlay:
 		return true
 	}
 	return false
@@ -154,6 +162,7 @@ func EnvType(params, vars reflect.Type, registered []string) (reflect.Type, erro
 		{NameFacts, reflect.TypeOf(map[string]any{})},
 		{NameInventory, reflect.TypeOf(Inventory{})},
 		{NameRun, reflect.TypeOf(RunInfo{})},
+		{NamePlay, reflect.TypeOf(PlayInfo{})},
 	}
 	for _, r := range registered {
 		fields = append(fields, Field{r, reflect.TypeOf(Registered{})})

@@ -27,6 +27,7 @@ type hostState struct {
 	connMu     sync.Mutex    // guards conn: a peer's step may open it (Target.Peers)
 	conn       modules.Conn
 
+	play         eval.PlayInfo // the play and batch the host is in now
 	rollback     []rollbackEntry
 	notified     map[string]bool
 	failed       bool
@@ -73,6 +74,7 @@ func (e *engine) envWith(hs *hostState, vars reflect.Value) any {
 	must(eval.SetField(env, eval.NameFacts, maps.Clone(hs.facts)))
 	must(eval.SetField(env, eval.NameInventory, e.invEnv))
 	must(eval.SetField(env, eval.NameRun, eval.RunInfo{ID: e.opts.RunID, Check: e.opts.Check, Diff: e.opts.Diff}))
+	must(eval.SetField(env, eval.NamePlay, hs.play))
 	hs.mu.Lock()
 	for name, r := range hs.registered {
 		must(eval.SetField(env, name, r))

@@ -327,6 +327,7 @@ func (e *engine) runBatch(ctx context.Context, pi int, play *playbook.Play, bi i
 		hs := e.state(h)
 		hs.rollback = nil
 		hs.notified = map[string]bool{}
+		hs.play = eval.PlayInfo{Name: play.Name, Batch: bi}
 	}
 	e.section(ctx, sc, "", play.Steps, batch, false)
 

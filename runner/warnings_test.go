@@ -53,3 +53,25 @@ func TestWarningsReachTheRecapAndTheJournal(t *testing.T) {
 		t.Errorf("replayed recap warnings: %+v", got)
 	}
 }
+
+// play.batch is the batch a step runs in: 1 for the first (a canary with
+// serial: 1), and play.name the play's.
+func TestPlayBatchInExpressions(t *testing.T) {
+	h := newHarness()
+	yml := header + `plays:
+  - name: rolling
+    hosts: nodes
+    serial: 1
+    steps:
+      - name: canary only
+        when: 'play.batch == 1 && play.name == "rolling"'
+        fake: {tag: canary}
+      - fake: {tag: every}
+`
+	if _, err := h.run(t, yml, hostsInv(t, 3), nil); err != nil {
+		t.Fatal(err)
+	}
+	if h.calls.count("h1:canary") != 1 || h.calls.count("h2:canary")+h.calls.count("h3:canary") != 0 || h.calls.count("h3:every") != 1 {
+		t.Fatalf("calls: %v", h.calls.all())
+	}
+}

@@ -41,7 +41,7 @@ func Playbook(reg Modules) map[string]any {
 		"play":       play(),
 		"steps":      obj{"type": "array", "items": obj{"$ref": "#/$defs/step"}},
 		"step":       step(reg),
-		"expression": obj{"description": "an expression (expr-lang) over params, vars, host, facts, inventory, run and registered results", "type": []any{"string", "boolean"}},
+		"expression": obj{"description": "an expression (expr-lang) over params, vars, host, facts, inventory, run, play and registered results", "type": []any{"string", "boolean"}},
 	}
 	for _, n := range reg.Names() {
 		m, _ := reg.Get(n)
