@@ -196,6 +196,9 @@ func newInventoryCmd() *cobra.Command {
 		Use:   "inventory",
 		Short: "Print the resolved roles, groups, hosts and variables (secret-looking values masked)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needInventory(invPath); err != nil {
+				return err
+			}
 			inv, err := session.LoadInventory(invPath)
 			if err != nil {
 				return err
@@ -292,6 +295,9 @@ Exit codes: 0 when they agree, 2 on any mismatch (or an invalid inventory),
 5 when the cluster cannot be read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needInventory(*invPath); err != nil {
+				return err
+			}
 			kube, sshOpts, err := access.options()
 			if err != nil {
 				return err
@@ -315,9 +321,16 @@ Exit codes: 0 when they agree, 2 on any mismatch (or an invalid inventory),
 			return nil
 		},
 	}
-	_ = cmd.MarkPersistentFlagRequired("inventory")
 	access.add(cmd.Flags())
 	return cmd
+}
+
+// needInventory refuses an inventory command without an inventory.
+func needInventory(path string) error {
+	if path == "" {
+		return fmt.Errorf("%w: give the inventory with -i (or KUBEPLAY_INVENTORY)", failure.ErrValidation)
+	}
+	return nil
 }
 
 func dash(s string) string {

@@ -49,3 +49,15 @@ func TestValidateOnAnInventory(t *testing.T) {
 		t.Errorf("--role: exit %d: %s", code, out)
 	}
 }
+
+// The inventory commands need an inventory: none is exit 2, not an empty
+// listing (or, for check, every Node reported as uncovered).
+func TestInventoryCommandsNeedAnInventory(t *testing.T) {
+	t.Setenv("KUBEPLAY_INVENTORY", "")
+	for _, args := range [][]string{{"inventory"}, {"inventory", "check"}} {
+		out, code := run(t, args...)
+		if code != failure.ExitValidation || !strings.Contains(out, "give the inventory with -i") {
+			t.Errorf("%v: exit %d: %s", args, code, out)
+		}
+	}
+}
