@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Mismatch is one disagreement between the inventory and the cluster's
@@ -91,6 +92,9 @@ func (inv *Inventory) Check(ctx context.Context, nodes []Node, hosts []string, r
 	return out, nil
 }
 
+// lookupTimeout bounds resolving one inventory address.
+const lookupTimeout = 5 * time.Second
+
 // addressOf reports whether addr is one of a Node's addresses: literally,
 // or, for a name, by one of the IPs it resolves to.
 func addressOf(ctx context.Context, addr string, nodeAddrs []string, res Resolver) (bool, error) {
@@ -100,6 +104,8 @@ func addressOf(ctx context.Context, addr string, nodeAddrs []string, res Resolve
 	if net.ParseIP(addr) != nil || res == nil {
 		return false, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
 	ips, err := res.LookupHost(ctx, addr)
 	if err != nil {
 		return false, fmt.Errorf("resolve: %w", err)

@@ -132,6 +132,16 @@ func readForChange(ctx context.Context, c Conn, p string) (statInfo, string, err
 	return st, content, err
 }
 
+// readToEdit is readForChange for an edit of a file that must exist unless
+// create is set.
+func readToEdit(ctx context.Context, c Conn, p string, create bool) (statInfo, string, error) {
+	st, before, err := readForChange(ctx, c, p)
+	if err == nil && !st.Exists && !create {
+		err = fmt.Errorf("%s does not exist (set create: true to create it)", p)
+	}
+	return st, before, err
+}
+
 func (fc *fileChange) contentChanged() bool { return !fc.Stat.Exists || fc.Before != fc.After }
 
 func (fc *fileChange) describe() (string, bool) {

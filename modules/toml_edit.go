@@ -49,12 +49,9 @@ func (TOMLEdit) Doc() string {
 func (TOMLEdit) NewParams() Params { return &TOMLEditParams{} }
 
 func (p *TOMLEditParams) plan(ctx context.Context, t *Target) (*fileChange, error) {
-	st, before, err := readForChange(ctx, t.Conn, p.Path)
+	st, before, err := readToEdit(ctx, t.Conn, p.Path, p.Create)
 	if err != nil {
 		return nil, err
-	}
-	if !st.Exists && !p.Create {
-		return nil, fmt.Errorf("%s does not exist (set create: true to create it)", p.Path)
 	}
 	after, err := tomledit.Apply([]byte(before), p.Table, p.Set, p.Delete)
 	if err != nil {

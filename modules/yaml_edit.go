@@ -46,12 +46,9 @@ func (YAMLEdit) NewParams() Params { return &YAMLEditParams{} }
 
 // planYAML reads path and computes the edited content.
 func planYAML(ctx context.Context, t *Target, path string, sel yamledit.Selector, ops []yamledit.Op, create bool) (statInfo, string, string, error) {
-	st, before, err := readForChange(ctx, t.Conn, path)
+	st, before, err := readToEdit(ctx, t.Conn, path, create)
 	if err != nil {
 		return st, "", "", err
-	}
-	if !st.Exists && !create {
-		return st, "", "", fmt.Errorf("%s does not exist (set create: true to create it)", path)
 	}
 	after, err := yamledit.Apply([]byte(before), sel, ops, create)
 	if err != nil {

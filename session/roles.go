@@ -95,10 +95,11 @@ func FromCluster(nodes []inventory.Node) []byte {
 	b.WriteString("# written by kubeplay inventory from-cluster; SSH settings come from\n# defaults and ~/.ssh/config\nhosts:\n")
 	var cps, workers []string
 	for _, n := range nodes {
-		addr := cmp.Or(n.InternalIP, n.Name)
-		if n.InternalIP == "" && len(n.Addresses) > 0 {
+		addr := n.InternalIP
+		if addr == "" && len(n.Addresses) > 0 {
 			addr = n.Addresses[0]
 		}
+		addr = cmp.Or(addr, n.Name)
 		fmt.Fprintf(&b, "  %s: {address: %s, node_name: %s}\n", yamlString(n.Name), yamlString(addr), yamlString(n.Name))
 		if n.ControlPlane {
 			cps = append(cps, n.Name)
